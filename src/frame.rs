@@ -1,0 +1,515 @@
+//! Wire format (RFC 6455 section 5): frame headers, masking and close codes.
+//!
+//! Everything here is stateless: it parses and emits bytes and never does I/O.
+//! The protocol state machine in [`crate::proto`] decides what a frame means.
+
+use core::fmt;
+
+/// The largest header a frame can have: 2 bytes, 8 of extended length, 4 of mask key.
+pub const MAX_HEADER_LEN: usize = 14;
+
+/// The largest payload a control frame (close, ping, pong) may carry.
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// A frame's opcode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum OpCode {
+    /// `0x0`: continues a fragmented message.
+    Continuation,
+    /// `0x1`: first frame of a text message.
+    Text,
+    /// `0x2`: first frame of a binary message.
+    Binary,
+    /// `0x8`: close.
+    Close,
+    /// `0x9`: ping.
+    Ping,
+    /// `0xA`: pong.
+    Pong,
+}
+
+impl OpCode {
+    /// Decodes the low four bits of a header's first byte; `None` for a reserved opcode.
+    pub const fn from_bits(bits: u8) -> Option<OpCode> {
+        match bits & 0x0F {
+            0x0 => Some(OpCode::Continuation),
+            0x1 => Some(OpCode::Text),
+            0x2 => Some(OpCode::Binary),
+            0x8 => Some(OpCode::Close),
+            0x9 => Some(OpCode::Ping),
+            0xA => Some(OpCode::Pong),
+            _ => None,
+        }
+    }
+
+    /// The opcode's four-bit value.
+    pub const fn bits(self) -> u8 {
+        match self {
+            OpCode::Continuation => 0x0,
+            OpCode::Text => 0x1,
+            OpCode::Binary => 0x2,
+            OpCode::Close => 0x8,
+            OpCode::Ping => 0x9,
+            OpCode::Pong => 0xA,
+        }
+    }
+
+    /// Close, ping and pong are control frames.
+    pub const fn is_control(self) -> bool {
+        matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
+    }
+}
+
+/// A frame header that breaks a wire-format rule, found before any payload is looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HeaderError {
+    /// One of RSV1-3 is set, and no extension was negotiated.
+    ReservedBits,
+    /// The opcode is one of the reserved values (3-7, 0xB-0xF).
+    ReservedOpcode,
+    /// A 64-bit length with its most significant bit set.
+    LengthOverflow,
+    /// A control frame with a payload longer than 125 bytes.
+    ControlTooLong,
+    /// A control frame without the FIN bit.
+    ControlFragmented,
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeaderError::ReservedBits => "reserved bits set in frame header",
+            HeaderError::ReservedOpcode => "reserved opcode",
+            HeaderError::LengthOverflow => "64-bit frame length with the top bit set",
+            HeaderError::ControlTooLong => "control frame longer than 125 bytes",
+            HeaderError::ControlFragmented => "fragmented control frame",
+        })
+    }
+}
+
+impl core::error::Error for HeaderError {}
+
+/// A parsed frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrameHeader {
+    /// The FIN bit: this is the last frame of its message.
+    pub fin: bool,
+    /// The opcode.
+    pub opcode: OpCode,
+    /// The masking key, present on every frame a client sends.
+    pub mask: Option<[u8; 4]>,
+    /// The payload length in bytes (at most 2^63 - 1).
+    pub len: u64,
+}
+
+impl FrameHeader {
+    /// Parses a header from the start of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` does not hold the whole header yet (at most
+    /// [`MAX_HEADER_LEN`] bytes are needed), and `Ok(Some((header, header_len)))` otherwise.
+    /// Checks the rules that need no connection state: RSV bits, reserved opcodes, the
+    /// 64-bit length's top bit, and the control-frame limits.
+    pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, HeaderError> {
+        let (b0, b1) = match buf {
+            [b0, b1, ..] => (*b0, *b1),
+            _ => return Ok(None),
+        };
+        if b0 & 0x70 != 0 {
+            return Err(HeaderError::ReservedBits);
+        }
+        let opcode = OpCode::from_bits(b0).ok_or(HeaderError::ReservedOpcode)?;
+        let fin = b0 & 0x80 != 0;
+        let masked = b1 & 0x80 != 0;
+        if opcode.is_control() {
+            // Checked before the extended length arrives: fail as early as possible.
+            if b1 & 0x7F > MAX_CONTROL_PAYLOAD as u8 {
+                return Err(HeaderError::ControlTooLong);
+            }
+            if !fin {
+                return Err(HeaderError::ControlFragmented);
+            }
+        }
+        let (len, mut pos) = match b1 & 0x7F {
+            126 => match buf.get(2..4) {
+                Some(&[hi, lo]) => (u64::from(u16::from_be_bytes([hi, lo])), 4),
+                _ => return Ok(None),
+            },
+            127 => match buf.get(2..10) {
+                Some(bytes) => {
+                    let mut be = [0u8; 8];
+                    be.copy_from_slice(bytes);
+                    let len = u64::from_be_bytes(be);
+                    if len >> 63 != 0 {
+                        return Err(HeaderError::LengthOverflow);
+                    }
+                    (len, 10)
+                }
+                None => return Ok(None),
+            },
+            short => (u64::from(short), 2),
+        };
+        let mask = if masked {
+            match buf.get(pos..pos + 4) {
+                Some(&[a, b, c, d]) => {
+                    pos += 4;
+                    Some([a, b, c, d])
+                }
+                _ => return Ok(None),
+            }
+        } else {
+            None
+        };
+        Ok(Some((
+            FrameHeader {
+                fin,
+                opcode,
+                mask,
+                len,
+            },
+            pos,
+        )))
+    }
+
+    /// The number of bytes [`FrameHeader::emit`] writes for this header.
+    pub const fn encoded_len(&self) -> usize {
+        let len = if self.len < 126 {
+            2
+        } else if self.len <= 0xFFFF {
+            4
+        } else {
+            10
+        };
+        if self.mask.is_some() {
+            len + 4
+        } else {
+            len
+        }
+    }
+
+    /// Writes the header, with the shortest length encoding, and returns its bytes.
+    ///
+    /// The caller keeps `len` below 2^63 and control payloads within 125 bytes; the
+    /// protocol layer checks both before it emits.
+    pub fn emit(&self) -> EncodedHeader {
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        bytes[0] = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
+        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
+        let mut pos = if self.len < 126 {
+            // Fits in seven bits: the cast cannot truncate.
+            bytes[1] = mask_bit | self.len as u8;
+            2
+        } else if self.len <= 0xFFFF {
+            bytes[1] = mask_bit | 126;
+            let [hi, lo] = (self.len as u16).to_be_bytes();
+            bytes[2] = hi;
+            bytes[3] = lo;
+            4
+        } else {
+            bytes[1] = mask_bit | 127;
+            let mut pos = 2;
+            for b in self.len.to_be_bytes() {
+                bytes[pos] = b;
+                pos += 1;
+            }
+            pos
+        };
+        if let Some(key) = self.mask {
+            for b in key {
+                bytes[pos] = b;
+                pos += 1;
+            }
+        }
+        EncodedHeader {
+            bytes,
+            len: pos as u8,
+        }
+    }
+}
+
+/// A header as bytes, ready for the wire (see [`FrameHeader::emit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodedHeader {
+    bytes: [u8; MAX_HEADER_LEN],
+    len: u8,
+}
+
+impl EncodedHeader {
+    /// The header's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes
+            .get(..usize::from(self.len))
+            .unwrap_or(&self.bytes)
+    }
+}
+
+/// XORs `data` with the masking key, as if `data` began `offset` bytes into the payload.
+///
+/// Masking is its own inverse. `offset` lets a payload be unmasked piece by piece as it
+/// arrives, across reads. Works a machine word at a time, in safe code.
+pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
+    let rot = (offset % 4) as u32;
+    let key = u32::from_be_bytes(key).rotate_left(8 * rot).to_be_bytes();
+    let mut chunks = data.chunks_exact_mut(8);
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    for chunk in &mut chunks {
+        if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
+            *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
+        }
+    }
+    for (b, k) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {
+        *b ^= *k;
+    }
+}
+
+/// A close status code (RFC 6455 section 7.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CloseCode(pub u16);
+
+impl CloseCode {
+    /// 1000: normal closure.
+    pub const NORMAL: CloseCode = CloseCode(1000);
+    /// 1001: the endpoint is going away (server shutdown, page navigation).
+    pub const GOING_AWAY: CloseCode = CloseCode(1001);
+    /// 1002: protocol error.
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// 1003: a data type the endpoint cannot accept.
+    pub const UNSUPPORTED_DATA: CloseCode = CloseCode(1003);
+    /// 1005: no status code was present (never sent on the wire).
+    pub const NO_STATUS: CloseCode = CloseCode(1005);
+    /// 1006: the connection closed without a close frame (never sent on the wire).
+    pub const ABNORMAL: CloseCode = CloseCode(1006);
+    /// 1007: data inconsistent with the message type, such as invalid UTF-8 in text.
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
+    /// 1008: a message violates the endpoint's policy.
+    pub const POLICY_VIOLATION: CloseCode = CloseCode(1008);
+    /// 1009: a message too big to process.
+    pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    /// 1010: the client expected an extension the server did not negotiate.
+    pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
+    /// 1011: the server met an unexpected condition.
+    pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
+    /// 1012: the service is restarting.
+    pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
+    /// 1013: try again later.
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
+    /// 1014: a gateway received an invalid response.
+    pub const BAD_GATEWAY: CloseCode = CloseCode(1014);
+
+    /// Whether this code may appear in a close frame on the wire: 1000-1003, 1007-1014
+    /// (RFC 6455 and the IANA registry) and 3000-4999 (registered and private use).
+    pub const fn is_valid_on_wire(self) -> bool {
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+}
+
+impl fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::prelude::rust_2021::*;
+
+    fn header(fin: bool, opcode: OpCode, mask: Option<[u8; 4]>, len: u64) -> FrameHeader {
+        FrameHeader {
+            fin,
+            opcode,
+            mask,
+            len,
+        }
+    }
+
+    #[test]
+    fn rfc_unmasked_hello() {
+        // RFC 6455 5.7: a single-frame unmasked text message "Hello".
+        let bytes = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        assert_eq!(h, header(true, OpCode::Text, None, 5));
+        assert_eq!(n, 2);
+        assert_eq!(&bytes[n..], b"Hello");
+        assert_eq!(h.emit().as_bytes(), &bytes[..2]);
+    }
+
+    #[test]
+    fn rfc_masked_hello() {
+        // RFC 6455 5.7: a single-frame masked text message "Hello".
+        let mut bytes = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        assert_eq!(
+            h,
+            header(true, OpCode::Text, Some([0x37, 0xfa, 0x21, 0x3d]), 5)
+        );
+        assert_eq!(n, 6);
+        assert_eq!(h.emit().as_bytes(), &bytes[..6]);
+        apply_mask(&mut bytes[n..], h.mask.unwrap(), 0);
+        assert_eq!(&bytes[n..], b"Hello");
+    }
+
+    #[test]
+    fn rfc_fragmented_hello() {
+        // RFC 6455 5.7: "Hel" then "lo".
+        let (h, _) = FrameHeader::parse(&[0x01, 0x03]).unwrap().unwrap();
+        assert_eq!(h, header(false, OpCode::Text, None, 3));
+        let (h, _) = FrameHeader::parse(&[0x80, 0x02]).unwrap().unwrap();
+        assert_eq!(h, header(true, OpCode::Continuation, None, 2));
+    }
+
+    #[test]
+    fn rfc_ping_and_pong() {
+        // RFC 6455 5.7: unmasked ping "Hello", masked pong "Hello".
+        let (h, _) = FrameHeader::parse(&[0x89, 0x05]).unwrap().unwrap();
+        assert_eq!(h, header(true, OpCode::Ping, None, 5));
+        let (h, n) = FrameHeader::parse(&[0x8a, 0x85, 1, 2, 3, 4])
+            .unwrap()
+            .unwrap();
+        assert_eq!(h, header(true, OpCode::Pong, Some([1, 2, 3, 4]), 5));
+        assert_eq!(n, 6);
+    }
+
+    #[test]
+    fn rfc_256_bytes_and_64k() {
+        // RFC 6455 5.7: 256 bytes binary in one unmasked frame: 0x82 0x7E 0x0100.
+        let bytes = [0x82, 0x7E, 0x01, 0x00];
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        assert_eq!((h, n), (header(true, OpCode::Binary, None, 256), 4));
+        assert_eq!(h.emit().as_bytes(), &bytes);
+        // 64 KiB binary in one unmasked frame: 0x82 0x7F 0x0000000000010000.
+        let bytes = [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        assert_eq!((h, n), (header(true, OpCode::Binary, None, 65536), 10));
+        assert_eq!(h.emit().as_bytes(), &bytes);
+    }
+
+    #[test]
+    fn boundary_lengths_round_trip() {
+        for &len in &[
+            0u64,
+            1,
+            125,
+            126,
+            127,
+            65535,
+            65536,
+            u32::MAX as u64 + 1,
+            (1 << 63) - 1,
+        ] {
+            for mask in [None, Some([9, 8, 7, 6])] {
+                let h = header(true, OpCode::Binary, mask, len);
+                let enc = h.emit();
+                let expected_len = match len {
+                    0..=125 => 2,
+                    126..=65535 => 4,
+                    _ => 10,
+                } + if mask.is_some() { 4 } else { 0 };
+                assert_eq!(enc.as_bytes().len(), expected_len, "len {len}");
+                assert_eq!(h.encoded_len(), expected_len);
+                assert_eq!(
+                    FrameHeader::parse(enc.as_bytes()).unwrap(),
+                    Some((h, expected_len))
+                );
+                // Every proper prefix is incomplete, never an error.
+                for cut in 0..expected_len {
+                    assert_eq!(FrameHeader::parse(&enc.as_bytes()[..cut]), Ok(None));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_minimal_lengths_are_read() {
+        let (h, n) = FrameHeader::parse(&[0x82, 0x7E, 0x00, 0x05])
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.len, n), (5, 4));
+        let (h, n) = FrameHeader::parse(&[0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0, 7])
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.len, n), (7, 10));
+    }
+
+    #[test]
+    fn header_errors() {
+        for rsv in [0x40u8, 0x20, 0x10, 0x70] {
+            assert_eq!(
+                FrameHeader::parse(&[0x81 | rsv, 0]),
+                Err(HeaderError::ReservedBits)
+            );
+        }
+        for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
+            assert_eq!(
+                FrameHeader::parse(&[0x80 | op, 0]),
+                Err(HeaderError::ReservedOpcode)
+            );
+        }
+        assert_eq!(
+            FrameHeader::parse(&[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            Err(HeaderError::LengthOverflow)
+        );
+        assert_eq!(
+            FrameHeader::parse(&[0x89, 126, 0, 126]),
+            Err(HeaderError::ControlTooLong)
+        );
+        assert_eq!(
+            FrameHeader::parse(&[0x88, 126]),
+            Err(HeaderError::ControlTooLong)
+        );
+        assert_eq!(
+            FrameHeader::parse(&[0x09, 0]),
+            Err(HeaderError::ControlFragmented)
+        );
+        // 125 is allowed for control frames.
+        assert!(FrameHeader::parse(&[0x8A, 125]).unwrap().is_some());
+    }
+
+    #[test]
+    fn mask_at_every_offset_matches_bytewise() {
+        let key = [0xA1, 0xB2, 0xC3, 0xD4];
+        let original: [u8; 67] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+        let expected: [u8; 67] = core::array::from_fn(|i| original[i] ^ key[i % 4]);
+        // Unmask the payload in two pieces split at every position.
+        for split in 0..=original.len() {
+            let mut data = original;
+            let (a, b) = data.split_at_mut(split);
+            apply_mask(a, key, 0);
+            apply_mask(b, key, split);
+            assert_eq!(data, expected, "split at {split}");
+        }
+        // And in pieces of every small size.
+        for step in 1..=9 {
+            let mut data = original;
+            let mut pos = 0;
+            while pos < data.len() {
+                let end = (pos + step).min(data.len());
+                apply_mask(&mut data[pos..end], key, pos);
+                pos = end;
+            }
+            assert_eq!(data, expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn close_codes() {
+        for code in 0u16..=u16::MAX {
+            let ok = CloseCode(code).is_valid_on_wire();
+            let expected = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+            assert_eq!(ok, expected, "code {code}");
+        }
+        assert!(!CloseCode::NO_STATUS.is_valid_on_wire());
+        assert!(!CloseCode::ABNORMAL.is_valid_on_wire());
+        assert!(!CloseCode(1004).is_valid_on_wire());
+        assert!(!CloseCode(1015).is_valid_on_wire());
+        assert!(!CloseCode(2999).is_valid_on_wire());
+        assert!(!CloseCode(5000).is_valid_on_wire());
+    }
+}

@@ -1,0 +1,158 @@
+//! The small part of HTTP/1.1 the handshake needs: lines, header fields, token lists.
+
+/// Finds complete lines in a growing buffer, scanning each byte once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineScanner {
+    /// Bytes before this offset have been scanned.
+    scanned: usize,
+    /// Where the line being scanned begins.
+    line_start: usize,
+}
+
+impl LineScanner {
+    pub(crate) const fn new() -> Self {
+        LineScanner {
+            scanned: 0,
+            line_start: 0,
+        }
+    }
+
+    /// The next complete line in `buf`, without its line ending (CRLF, or a bare LF),
+    /// and the offset just past it; `None` when the rest of `buf` holds no line ending.
+    ///
+    /// `buf` must start with the same bytes as on earlier calls.
+    pub(crate) fn next_line<'a>(&mut self, buf: &'a [u8]) -> Option<(&'a [u8], usize)> {
+        let rest = buf.get(self.scanned..)?;
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                let end = self.scanned + i;
+                let line = buf.get(self.line_start..end)?;
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                self.scanned = end + 1;
+                self.line_start = self.scanned;
+                Some((line, self.scanned))
+            }
+            None => {
+                self.scanned = buf.len();
+                None
+            }
+        }
+    }
+
+    /// The length of the line scanned so far but not yet ended.
+    pub(crate) fn pending(&self) -> usize {
+        self.scanned - self.line_start
+    }
+
+    /// Where the next line begins: all bytes before it belong to returned lines.
+    pub(crate) fn consumed(&self) -> usize {
+        self.line_start
+    }
+}
+
+/// A `tchar` of RFC 7230: the characters of a token.
+pub(crate) const fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
+        | b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+/// Trims optional whitespace (spaces and tabs) from both ends.
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Splits a header line into its name and trimmed value; `None` if it is not one.
+pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = line.get(..colon)?;
+    let value = line.get(colon + 1..)?;
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return None;
+    }
+    if value.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7F) {
+        return None;
+    }
+    Some((name, trim(value)))
+}
+
+/// Whether a comma-separated header value holds `token`, compared without case.
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| trim(item).eq_ignore_ascii_case(token))
+}
+
+/// The items of a comma-separated header value, trimmed, empty ones skipped.
+pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Iterates over the header lines of a complete head (the start line skipped).
+pub(crate) fn header_lines(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .filter_map(split_header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::prelude::rust_2021::*;
+
+    #[test]
+    fn scanner_finds_lines_byte_by_byte() {
+        let text = b"GET / HTTP/1.1\r\nHost: x\nA: b\r\n\r\nrest";
+        let mut whole = LineScanner::new();
+        let mut expected = [&b""[..]; 4];
+        let mut n = 0;
+        while let Some((line, _)) = whole.next_line(text) {
+            expected[n] = line;
+            n += 1;
+        }
+        assert_eq!(n, 4);
+        assert_eq!(expected, [&b"GET / HTTP/1.1"[..], b"Host: x", b"A: b", b""]);
+        assert_eq!(whole.consumed(), text.len() - 4);
+
+        let mut s = LineScanner::new();
+        let mut got = 0;
+        for end in 0..=text.len() {
+            while let Some((line, _)) = s.next_line(&text[..end]) {
+                assert_eq!(line, expected[got]);
+                got += 1;
+            }
+        }
+        assert_eq!(got, 4);
+        assert_eq!(s.pending(), 4);
+    }
+
+    #[test]
+    fn headers_and_tokens() {
+        assert_eq!(
+            split_header(b"Connection:  keep-alive, Upgrade \t"),
+            Some((&b"Connection"[..], &b"keep-alive, Upgrade"[..]))
+        );
+        assert_eq!(split_header(b"Bad Name: x"), None);
+        assert_eq!(split_header(b": x"), None);
+        assert_eq!(split_header(b"no colon"), None);
+        assert_eq!(split_header(b"X: a\x00b"), None);
+        assert!(has_token(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(has_token(b"UPGRADE", b"upgrade"));
+        assert!(!has_token(b"upgrade-insecure", b"upgrade"));
+        let mut t = tokens(b" chat , ,superchat");
+        assert_eq!(t.next(), Some(&b"chat"[..]));
+        assert_eq!(t.next(), Some(&b"superchat"[..]));
+        assert_eq!(t.next(), None);
+    }
+}

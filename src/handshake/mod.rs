@@ -1,0 +1,139 @@
+//! The opening handshake (RFC 6455 section 4): an HTTP/1.1 upgrade, for both roles.
+//!
+//! - [`server`] parses a client's request incrementally, decides whether it is a valid
+//!   upgrade, and writes the 101 response or an HTTP refusal.
+//! - [`client`] writes the upgrade request and checks the server's 101 response.
+//!
+//! Both are sans-IO: they read from and write to byte slices the caller owns. Parsing is
+//! linear: each call scans only the bytes that arrived since the last one, so a request
+//! that arrives one byte per read costs no more than one that arrives whole.
+
+pub mod client;
+mod http;
+pub mod server;
+
+use core::fmt;
+
+/// The GUID that RFC 6455 appends to the key before hashing it.
+const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The length of a `Sec-WebSocket-Key` in base64: 16 bytes encode to 24 characters.
+pub const KEY_LEN: usize = 24;
+
+/// The length of a `Sec-WebSocket-Accept` value: a SHA-1 digest in base64.
+pub const ACCEPT_LEN: usize = 28;
+
+/// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 section 4.2.2).
+///
+/// ```
+/// let accept = ws13::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+/// assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
+pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
+    let mut sha = sha1_smol::Sha1::new();
+    sha.update(key);
+    sha.update(GUID);
+    let digest = sha.digest().bytes();
+    let mut out = [0u8; ACCEPT_LEN];
+    // 20 bytes always encode to exactly 28 base64 characters.
+    let _ = <base64ct::Base64 as base64ct::Encoding>::encode(&digest, &mut out);
+    out
+}
+
+/// A buffer too small for what had to be written into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BufferTooSmall;
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("buffer too small")
+    }
+}
+
+impl core::error::Error for BufferTooSmall {}
+
+/// Appends bytes to a caller's slice, failing cleanly when it is full.
+pub(crate) struct Cursor<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
+        let end = self.pos.checked_add(bytes.len()).ok_or(BufferTooSmall)?;
+        self.buf
+            .get_mut(self.pos..end)
+            .ok_or(BufferTooSmall)?
+            .copy_from_slice(bytes);
+        self.pos = end;
+        Ok(())
+    }
+
+    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), BufferTooSmall> {
+        parts.iter().try_for_each(|p| self.put(p))
+    }
+
+    pub(crate) fn put_decimal(&mut self, mut n: u64) -> Result<(), BufferTooSmall> {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(digits.get(i..).unwrap_or(&[]))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Whether `s` is a non-empty HTTP token (RFC 7230), safe to put in a header value
+/// such as `Sec-WebSocket-Protocol`.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(http::is_tchar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::prelude::rust_2021::*;
+
+    #[test]
+    fn rfc_accept_key() {
+        assert_eq!(
+            &accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn cursor_refuses_overflow() {
+        let mut buf = [0u8; 5];
+        let mut c = Cursor::new(&mut buf);
+        c.put(b"abc").unwrap();
+        assert_eq!(c.put(b"def"), Err(BufferTooSmall));
+        c.put_decimal(42).unwrap();
+        assert_eq!(c.len(), 5);
+        assert_eq!(&buf, b"abc42");
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(is_token("ws13.echo"));
+        assert!(is_token("chat"));
+        assert!(!is_token(""));
+        assert!(!is_token("a b"));
+        assert!(!is_token("a\r\nX: y"));
+        assert!(!is_token("a,b"));
+    }
+}

@@ -1,0 +1,656 @@
+//! The server's side of the handshake: parse the client's request, accept or refuse it.
+//!
+//! [`RequestParser`] is fed the growing receive buffer and scans only the new bytes.
+//! Once the blank line has arrived it yields the head's length; [`Request`] is then a
+//! view over those bytes. A request without `Upgrade: websocket` is a plain HTTP request
+//! (firmware answers it with its web page); an upgrade request is checked by
+//! [`Request::check_upgrade`], and answered by [`write_accept`] or [`write_refusal`].
+
+use core::fmt;
+
+use super::http::{self, LineScanner};
+use super::{accept_key, is_token, BufferTooSmall, Cursor, KEY_LEN};
+
+/// Why a request cannot be upgraded, each with the HTTP status that refuses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The request is not well-formed HTTP/1.x, or ended before its blank line: 400.
+    Malformed,
+    /// The head does not fit the receive buffer: 431.
+    TooLarge,
+    /// More header lines than the parser's limit: 431.
+    TooManyHeaders,
+    /// An upgrade request with a method other than `GET`: 405.
+    MethodNotAllowed,
+    /// An upgrade request over a protocol other than HTTP/1.1: 400.
+    NotHttp11,
+    /// No `Host` header: 400.
+    MissingHost,
+    /// `Connection` does not list the `upgrade` token: 400.
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` is missing, repeated, or not 16 bytes in base64: 400.
+    BadKey,
+    /// `Sec-WebSocket-Version` is missing or not 13: 426 with `Sec-WebSocket-Version: 13`.
+    UnsupportedVersion,
+}
+
+impl RequestError {
+    /// The HTTP status code that refuses the request.
+    pub const fn status(self) -> u16 {
+        match self {
+            RequestError::TooLarge | RequestError::TooManyHeaders => 431,
+            RequestError::MethodNotAllowed => 405,
+            RequestError::UnsupportedVersion => 426,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestError::Malformed => "malformed HTTP request",
+            RequestError::TooLarge => "request head too large",
+            RequestError::TooManyHeaders => "too many header lines",
+            RequestError::MethodNotAllowed => "upgrade request method is not GET",
+            RequestError::NotHttp11 => "upgrade request is not HTTP/1.1",
+            RequestError::MissingHost => "missing Host header",
+            RequestError::MissingConnectionUpgrade => "Connection header lacks the upgrade token",
+            RequestError::BadKey => "missing or invalid Sec-WebSocket-Key",
+            RequestError::UnsupportedVersion => "Sec-WebSocket-Version is not 13",
+        })
+    }
+}
+
+impl core::error::Error for RequestError {}
+
+/// Why a response could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WriteError {
+    /// The buffer cannot hold the response.
+    BufferTooSmall,
+    /// A subprotocol or header that is not a valid HTTP token or value.
+    InvalidHeader,
+}
+
+impl From<BufferTooSmall> for WriteError {
+    fn from(_: BufferTooSmall) -> Self {
+        WriteError::BufferTooSmall
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WriteError::BufferTooSmall => "buffer too small for the response",
+            WriteError::InvalidHeader => "invalid header name or value",
+        })
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+const REQUEST_LINE: u16 = 1 << 0;
+const METHOD_GET: u16 = 1 << 1;
+const HTTP_11: u16 = 1 << 2;
+const HOST: u16 = 1 << 3;
+const UPGRADE_WEBSOCKET: u16 = 1 << 4;
+const CONNECTION_UPGRADE: u16 = 1 << 5;
+const KEY_OK: u16 = 1 << 6;
+const KEY_BAD: u16 = 1 << 7;
+const VERSION_13: u16 = 1 << 8;
+const VERSION_OTHER: u16 = 1 << 9;
+const DONE: u16 = 1 << 10;
+
+/// The default limit on header lines in a request.
+pub const DEFAULT_MAX_HEADERS: u16 = 64;
+
+/// An incremental parser for a client's upgrade request.
+#[derive(Clone, Debug)]
+pub struct RequestParser {
+    lines: LineScanner,
+    flags: u16,
+    headers: u16,
+    max_headers: u16,
+    key: [u8; KEY_LEN],
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestParser {
+    /// A parser allowing [`DEFAULT_MAX_HEADERS`] header lines.
+    pub const fn new() -> Self {
+        Self::with_max_headers(DEFAULT_MAX_HEADERS)
+    }
+
+    /// A parser allowing at most `max_headers` header lines ([`RequestError::TooManyHeaders`]).
+    pub const fn with_max_headers(max_headers: u16) -> Self {
+        RequestParser {
+            lines: LineScanner::new(),
+            flags: 0,
+            headers: 0,
+            max_headers,
+            key: [0; KEY_LEN],
+        }
+    }
+
+    /// Parses what has arrived. `buf` is the whole request so far: the same bytes as on
+    /// the last call, and perhaps more. Only bytes not seen before are scanned.
+    ///
+    /// Returns `Ok(Some(head_len))` once the blank line that ends the head has arrived:
+    /// `buf[..head_len]` is the head, and any bytes after it already belong to the
+    /// WebSocket frame stream. `Ok(None)` means more bytes are needed.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, RequestError> {
+        if self.flags & DONE != 0 {
+            return Ok(Some(self.lines.consumed()));
+        }
+        while let Some((line, end)) = self.lines.next_line(buf) {
+            if self.flags & REQUEST_LINE == 0 {
+                self.request_line(line)?;
+            } else if line.is_empty() {
+                self.flags |= DONE;
+                return Ok(Some(end));
+            } else {
+                self.header(line)?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The bytes of the line that has not ended yet: a caller whose buffer is full with
+    /// this many bytes pending cannot make progress.
+    pub fn pending_line_len(&self) -> usize {
+        self.lines.pending()
+    }
+
+    /// The completed request, once [`RequestParser::parse`] has returned the head's length;
+    /// `head` is `buf[..head_len]`.
+    pub fn request<'a>(&self, head: &'a [u8]) -> Request<'a> {
+        Request {
+            head,
+            flags: self.flags,
+            key: self.key,
+        }
+    }
+
+    fn request_line(&mut self, line: &[u8]) -> Result<(), RequestError> {
+        if line.is_empty() && self.lines.consumed() <= 2 {
+            // RFC 7230 3.5: ignore at least one empty line before the request line.
+            return Ok(());
+        }
+        let mut parts = line.split(|&b| b == b' ');
+        let (Some(method), Some(target), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(RequestError::Malformed);
+        };
+        if method.is_empty() || !method.iter().all(|&b| http::is_tchar(b)) {
+            return Err(RequestError::Malformed);
+        }
+        if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7F) {
+            return Err(RequestError::Malformed);
+        }
+        match version {
+            b"HTTP/1.1" => self.flags |= HTTP_11,
+            b"HTTP/1.0" => {}
+            _ => return Err(RequestError::Malformed),
+        }
+        if method == b"GET" {
+            self.flags |= METHOD_GET;
+        }
+        self.flags |= REQUEST_LINE;
+        Ok(())
+    }
+
+    fn header(&mut self, line: &[u8]) -> Result<(), RequestError> {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            // Obsolete line folding (RFC 7230 3.2.4): refused.
+            return Err(RequestError::Malformed);
+        }
+        self.headers = self.headers.saturating_add(1);
+        if self.headers > self.max_headers {
+            return Err(RequestError::TooManyHeaders);
+        }
+        let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
+        if name.eq_ignore_ascii_case(b"host") {
+            self.flags |= HOST;
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            if http::has_token(value, b"websocket") {
+                self.flags |= UPGRADE_WEBSOCKET;
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            if http::has_token(value, b"upgrade") {
+                self.flags |= CONNECTION_UPGRADE;
+            }
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-key") {
+            self.key_header(value);
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-version") {
+            if value == b"13" {
+                self.flags |= VERSION_13;
+            } else {
+                self.flags |= VERSION_OTHER;
+            }
+        }
+        Ok(())
+    }
+
+    fn key_header(&mut self, value: &[u8]) {
+        let mut decoded = [0u8; 16];
+        let valid = self.flags & (KEY_OK | KEY_BAD) == 0
+            && value.len() == KEY_LEN
+            && matches!(
+                <base64ct::Base64 as base64ct::Encoding>::decode(value, &mut decoded),
+                Ok(d) if d.len() == 16
+            );
+        if valid {
+            self.key.copy_from_slice(value);
+            self.flags |= KEY_OK;
+        } else {
+            self.flags = (self.flags & !KEY_OK) | KEY_BAD;
+        }
+    }
+}
+
+/// A complete request head, as a view over the receive buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    head: &'a [u8],
+    flags: u16,
+    key: [u8; KEY_LEN],
+}
+
+impl<'a> Request<'a> {
+    fn request_line(&self) -> impl Iterator<Item = &'a [u8]> {
+        let head = self.head;
+        let start = head
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(0);
+        let line = head.get(start..).unwrap_or(&[]);
+        let line = line.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.split(|&b| b == b' ')
+    }
+
+    /// The request method, such as `GET`.
+    pub fn method(&self) -> &'a str {
+        self.request_line()
+            .next()
+            .and_then(|m| core::str::from_utf8(m).ok())
+            .unwrap_or("")
+    }
+
+    /// The request target as sent, such as `/chat?room=1` (empty if it is not UTF-8).
+    pub fn target(&self) -> &'a str {
+        self.request_line()
+            .nth(1)
+            .and_then(|t| core::str::from_utf8(t).ok())
+            .unwrap_or("")
+    }
+
+    /// The target's path, without its query string.
+    pub fn path(&self) -> &'a str {
+        let target = self.target();
+        target.split('?').next().unwrap_or(target)
+    }
+
+    /// Every header as `(name, value)`, value trimmed, in the order sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        http::header_lines(self.head)
+            .filter_map(|(n, v)| core::str::from_utf8(n).ok().map(|n| (n, v)))
+    }
+
+    /// The value of the first header named `name` (compared without case), if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| core::str::from_utf8(v).ok())
+    }
+
+    /// The `Origin` header, which a browser always sends: check it to refuse other sites.
+    pub fn origin(&self) -> Option<&'a str> {
+        self.header("origin")
+    }
+
+    /// The subprotocols the client offers, in its order of preference, from every
+    /// `Sec-WebSocket-Protocol` header.
+    pub fn protocols(&self) -> impl Iterator<Item = &'a str> {
+        self.headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .flat_map(|(_, v)| http::tokens(v))
+            .filter_map(|t| core::str::from_utf8(t).ok())
+    }
+
+    /// Whether the client offered `protocol`.
+    pub fn offers_protocol(&self, protocol: &str) -> bool {
+        self.protocols().any(|p| p == protocol)
+    }
+
+    /// Whether this is a WebSocket upgrade request (its `Upgrade` header lists `websocket`).
+    /// Anything else is a plain HTTP request.
+    pub fn is_upgrade(&self) -> bool {
+        self.flags & UPGRADE_WEBSOCKET != 0
+    }
+
+    /// Checks every rule RFC 6455 section 4.2.1 sets for an upgrade request.
+    pub fn check_upgrade(&self) -> Result<(), RequestError> {
+        let f = self.flags;
+        if f & METHOD_GET == 0 {
+            Err(RequestError::MethodNotAllowed)
+        } else if f & HTTP_11 == 0 {
+            Err(RequestError::NotHttp11)
+        } else if f & HOST == 0 {
+            Err(RequestError::MissingHost)
+        } else if f & UPGRADE_WEBSOCKET == 0 || f & CONNECTION_UPGRADE == 0 {
+            Err(RequestError::MissingConnectionUpgrade)
+        } else if f & KEY_OK == 0 {
+            Err(RequestError::BadKey)
+        } else if f & VERSION_13 == 0 || f & VERSION_OTHER != 0 {
+            Err(RequestError::UnsupportedVersion)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The client's `Sec-WebSocket-Key`, as sent (24 base64 characters); all zeros when
+    /// the request had no valid key.
+    pub fn key(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+}
+
+/// Writes the `101 Switching Protocols` response that accepts `request`, choosing
+/// `protocol` (which should be one the client offered), and returns its length.
+pub fn write_accept(
+    buf: &mut [u8],
+    request: &Request<'_>,
+    protocol: Option<&str>,
+) -> Result<usize, WriteError> {
+    let accept = accept_key(request.key());
+    let mut c = Cursor::new(buf);
+    c.put_all(&[
+        b"HTTP/1.1 101 Switching Protocols\r\n",
+        b"Upgrade: websocket\r\n",
+        b"Connection: Upgrade\r\n",
+        b"Sec-WebSocket-Accept: ",
+        &accept,
+        b"\r\n",
+    ])?;
+    if let Some(p) = protocol {
+        if !is_token(p) {
+            return Err(WriteError::InvalidHeader);
+        }
+        c.put_all(&[b"Sec-WebSocket-Protocol: ", p.as_bytes(), b"\r\n"])?;
+    }
+    c.put(b"\r\n")?;
+    Ok(c.len())
+}
+
+/// The reason phrase for the statuses this crate writes, and a few common others.
+pub const fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// Writes the head of a plain HTTP/1.1 response: status line, `headers`,
+/// `Content-Length: body_len`, `Connection: close`, and the blank line. The caller sends
+/// the body after it. Returns the head's length.
+pub fn write_response_head(
+    buf: &mut [u8],
+    status: u16,
+    headers: &[(&str, &str)],
+    body_len: usize,
+) -> Result<usize, WriteError> {
+    if !(100..=999).contains(&status) {
+        return Err(WriteError::InvalidHeader);
+    }
+    let mut c = Cursor::new(buf);
+    c.put(b"HTTP/1.1 ")?;
+    c.put_decimal(u64::from(status))?;
+    c.put_all(&[b" ", reason_phrase(status).as_bytes(), b"\r\n"])?;
+    for (name, value) in headers {
+        let value_ok = value.bytes().all(|b| b >= 0x20 && b != 0x7F || b == b'\t');
+        if !is_token(name) || !value_ok {
+            return Err(WriteError::InvalidHeader);
+        }
+        c.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])?;
+    }
+    c.put(b"Content-Length: ")?;
+    c.put_decimal(body_len as u64)?;
+    c.put(b"\r\nConnection: close\r\n\r\n")?;
+    Ok(c.len())
+}
+
+/// Writes the empty-bodied response that refuses a request for `error`'s reason
+/// (with `Sec-WebSocket-Version: 13` on a 426, `Allow: GET` on a 405).
+pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, WriteError> {
+    let extra: &[(&str, &str)] = match error {
+        RequestError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
+        RequestError::MethodNotAllowed => &[("Allow", "GET")],
+        _ => &[],
+    };
+    write_response_head(buf, error.status(), extra, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::prelude::rust_2021::*;
+
+    const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
+        Host: server.example.com\r\n\
+        Upgrade: websocket\r\n\
+        Connection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Origin: http://example.com\r\n\
+        Sec-WebSocket-Protocol: chat, superchat\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+
+    fn parse_whole(req: &[u8]) -> Result<(Request<'_>, usize), RequestError> {
+        let mut p = RequestParser::new();
+        let n = p.parse(req)?.ok_or(RequestError::Malformed)?;
+        Ok((p.request(&req[..n]), n))
+    }
+
+    #[test]
+    fn rfc_request_parses_and_accepts() {
+        let (req, n) = parse_whole(RFC_REQUEST).unwrap();
+        assert_eq!(n, RFC_REQUEST.len());
+        assert!(req.is_upgrade());
+        assert_eq!(req.check_upgrade(), Ok(()));
+        assert_eq!(req.method(), "GET");
+        assert_eq!(req.path(), "/chat");
+        assert_eq!(req.origin(), Some("http://example.com"));
+        assert_eq!(req.header("HOST"), Some("server.example.com"));
+        let mut protos = req.protocols();
+        assert_eq!(protos.next(), Some("chat"));
+        assert_eq!(protos.next(), Some("superchat"));
+        assert_eq!(protos.next(), None);
+        let mut buf = [0u8; 256];
+        let len = write_accept(&mut buf, &req, Some("chat")).unwrap();
+        assert_eq!(
+            &buf[..len],
+            &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+               Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+               Sec-WebSocket-Protocol: chat\r\n\r\n"[..]
+        );
+        // The response needs no buffer larger than itself; one byte less is an error.
+        let mut exact = [0u8; 160];
+        assert_eq!(write_accept(&mut exact[..len], &req, Some("chat")), Ok(len));
+        assert_eq!(
+            write_accept(&mut exact[..len - 1], &req, Some("chat")),
+            Err(WriteError::BufferTooSmall)
+        );
+        assert_eq!(
+            write_accept(&mut buf, &req, Some("bad\r\nX: y")),
+            Err(WriteError::InvalidHeader)
+        );
+    }
+
+    #[test]
+    fn byte_at_a_time_and_trailing_bytes() {
+        let mut data = RFC_REQUEST.to_vec();
+        data.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        for step in [1, 2, 3, 7, 64] {
+            let mut p = RequestParser::new();
+            let mut end = 0;
+            let head_len = loop {
+                end = (end + step).min(data.len());
+                if let Some(n) = p.parse(&data[..end]).unwrap() {
+                    break n;
+                }
+                assert!(end < data.len());
+            };
+            assert_eq!(head_len, RFC_REQUEST.len(), "step {step}");
+            assert_eq!(p.request(&data[..head_len]).check_upgrade(), Ok(()));
+        }
+    }
+
+    fn check(req: &str) -> Result<(), RequestError> {
+        let (r, _) = parse_whole(req.as_bytes())?;
+        r.check_upgrade()
+    }
+
+    const GOOD: &str = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn each_refusal() {
+        assert_eq!(check(GOOD), Ok(()));
+        let cases: &[(&str, &str, RequestError)] = &[
+            ("GET / ", "POST / ", RequestError::MethodNotAllowed),
+            (
+                "HTTP/1.1\r\nHost",
+                "HTTP/1.0\r\nHost",
+                RequestError::NotHttp11,
+            ),
+            ("Host: h\r\n", "", RequestError::MissingHost),
+            (
+                "Connection: upgrade",
+                "Connection: keep-alive",
+                RequestError::MissingConnectionUpgrade,
+            ),
+            (
+                "dGhlIHNhbXBsZSBub25jZQ==",
+                "dGhlIHNhbXBsZSBub25jZQ",
+                RequestError::BadKey,
+            ),
+            (
+                "dGhlIHNhbXBsZSBub25jZQ==",
+                "dGhlIHNhbXBsZSBub25jZQ=*",
+                RequestError::BadKey,
+            ),
+            (
+                "dGhlIHNhbXBsZSBub25jZQ==",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                RequestError::BadKey,
+            ),
+            (
+                "Version: 13",
+                "Version: 8",
+                RequestError::UnsupportedVersion,
+            ),
+            (
+                "Sec-WebSocket-Version: 13\r\n",
+                "",
+                RequestError::UnsupportedVersion,
+            ),
+            ("GET / HTTP/1.1", "GET  / HTTP/1.1", RequestError::Malformed),
+            ("GET / HTTP/1.1", "GET / HTTP/2", RequestError::Malformed),
+            ("Host: h", "Host h", RequestError::Malformed),
+            ("Host: h", "Host: h\r\n folded", RequestError::Malformed),
+        ];
+        for (from, to, err) in cases {
+            let req = GOOD.replacen(from, to, 1);
+            assert_ne!(req, GOOD, "{from} not in request");
+            assert_eq!(check(&req), Err(*err), "{req}");
+        }
+        // A second key header, even a valid one, is refused.
+        let twice = GOOD.replacen(
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version",
+            1,
+        );
+        assert_eq!(check(&twice), Err(RequestError::BadKey));
+        // Case-insensitive names and tokens, comma lists.
+        let loose = "GET / HTTP/1.1\r\nhost: h\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
+            sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+        assert_eq!(check(loose), Ok(()));
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(RequestError::Malformed.status(), 400);
+        assert_eq!(RequestError::TooLarge.status(), 431);
+        assert_eq!(RequestError::TooManyHeaders.status(), 431);
+        assert_eq!(RequestError::MethodNotAllowed.status(), 405);
+        assert_eq!(RequestError::UnsupportedVersion.status(), 426);
+        assert_eq!(RequestError::BadKey.status(), 400);
+        let mut buf = [0u8; 256];
+        let n = write_refusal(&mut buf, RequestError::UnsupportedVersion).unwrap();
+        let text = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+        assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+        let n = write_refusal(&mut buf, RequestError::MethodNotAllowed).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"));
+        assert_eq!(
+            write_refusal(&mut buf[..10], RequestError::Malformed),
+            Err(WriteError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn plain_http_request() {
+        let req = b"GET /index.html?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+        let (r, _) = parse_whole(req).unwrap();
+        assert!(!r.is_upgrade());
+        assert_eq!(r.path(), "/index.html");
+        assert_eq!(r.target(), "/index.html?x=1");
+        assert_eq!(r.header("accept"), Some("*/*"));
+        let mut buf = [0u8; 128];
+        let n = write_response_head(&mut buf, 200, &[("Content-Type", "text/html")], 12).unwrap();
+        assert_eq!(
+            &buf[..n],
+            &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"[..]
+        );
+        assert_eq!(
+            write_response_head(&mut buf, 200, &[("X", "a\r\nb")], 0),
+            Err(WriteError::InvalidHeader)
+        );
+    }
+
+    #[test]
+    fn header_count_limit() {
+        let mut p = RequestParser::with_max_headers(2);
+        assert_eq!(
+            p.parse(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+            Err(RequestError::TooManyHeaders)
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! # ws13
+//!
+//! A `no_std`, allocation-free, blocking implementation of the WebSocket protocol
+//! (RFC 6455, version 13) for firmware and small hosts. One protocol core serves both
+//! roles, client and server, over caller-supplied buffers and the
+//! [`embedded_io`] `Read`/`Write` traits.
+//!
+//! The crate is layered, one module a layer, and data flows one way through it:
+//!
+//! | module | layer |
+//! |---|---|
+//! | [`frame`] | wire format: frame headers, masking, close codes |
+//! | [`utf8`] | incremental UTF-8 validation |
+//! | [`handshake`] | the HTTP/1.1 upgrade, both roles |
+//! | [`proto`] | the protocol state machine: bytes in, events out; frames out (sans-IO) |
+//! | [`blocking`] | the driver: moves bytes between the state machine and an `embedded-io` transport |
+//! | `net` (feature `std`) | `std::net` helpers and an OS-seeded masking-key source |
+//!
+//! ## A server, as firmware writes it
+//!
+//! ```no_run
+//! use ws13::blocking::{Incoming, Error};
+//! use ws13::proto::Event;
+//!
+//! fn serve<T: embedded_io::Read + embedded_io::Write>(socket: T) -> Result<(), Error<T::Error>> {
+//!     let (mut rx, mut tx) = ([0u8; 1024], [0u8; 1024]);
+//!     let incoming = Incoming::read(socket, &mut rx)?;
+//!     if !incoming.request().is_upgrade() {
+//!         incoming.respond(200, &[("Content-Type", "text/html")], b"<h1>hello</h1>")?;
+//!         return Ok(());
+//!     }
+//!     let mut ws = incoming.accept(&mut tx, None)?;
+//!     loop {
+//!         let (event, mut writer) = ws.read_split()?;
+//!         match event {
+//!             // Echo each piece of each message as it arrives, whatever the message's size.
+//!             Event::Data { kind, last, payload, .. } => writer.send_fragment(kind, payload, last)?,
+//!             Event::Close(_) => return Ok(()),
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod blocking;
+pub mod frame;
+pub mod handshake;
+#[cfg(feature = "std")]
+pub mod net;
+pub mod proto;
+pub mod utf8;
+
+pub use frame::CloseCode;
+pub use proto::{CloseFrame, Event, MessageKind, Role};

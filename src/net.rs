@@ -1,0 +1,127 @@
+//! Host adapters (feature `std`): `std::net` sockets as `embedded-io` transports, an
+//! OS-seeded masking-key source, and one-call server and client set-up.
+//!
+//! The transport is `embedded-io-adapters`' [`FromStd`] around a [`TcpStream`].
+
+use core::hash::{BuildHasher, Hasher};
+use std::collections::hash_map::RandomState;
+use std::io;
+use std::io::Read as _;
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+pub use embedded_io_adapters::std::FromStd;
+
+use crate::blocking::{self, Connected, Error, Incoming, MaskSource};
+use crate::handshake::client::{ClientError, ClientRequest, Url};
+
+/// A TCP stream as an `embedded-io` transport.
+pub type TcpTransport = FromStd<TcpStream>;
+
+/// Masking keys from SipHash keyed by the operating system's randomness (through
+/// [`RandomState`]) over a counter: unpredictable to the peer, and with no dependency.
+#[derive(Clone, Debug)]
+pub struct OsMask {
+    hasher: RandomState,
+    counter: u64,
+    spare: Option<[u8; 4]>,
+}
+
+impl OsMask {
+    /// A new source, seeded from the operating system.
+    pub fn new() -> Self {
+        OsMask {
+            hasher: RandomState::new(),
+            counter: 0,
+            spare: None,
+        }
+    }
+}
+
+impl Default for OsMask {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MaskSource for OsMask {
+    fn next_key(&mut self) -> [u8; 4] {
+        if let Some(key) = self.spare.take() {
+            return key;
+        }
+        let mut h = self.hasher.build_hasher();
+        h.write_u64(self.counter);
+        self.counter = self.counter.wrapping_add(1);
+        let [a, b, c, d, e, f, g, i] = h.finish().to_le_bytes();
+        self.spare = Some([e, f, g, i]);
+        [a, b, c, d]
+    }
+}
+
+/// Reads a request from a freshly accepted TCP stream into `rx` (see [`Incoming::read`]).
+pub fn accept(
+    stream: TcpStream,
+    rx: &mut [u8],
+) -> Result<Incoming<'_, TcpTransport>, Error<io::Error>> {
+    Incoming::read(FromStd::new(stream), rx)
+}
+
+/// Connects to a `ws://` URL, offering `protocols`; returns the connection and the index
+/// of the subprotocol the server chose. Masking keys come from [`OsMask`].
+pub fn connect<'b>(
+    url: &str,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+    protocols: &[&str],
+) -> Result<Connected<'b, TcpTransport, OsMask>, Error<io::Error>> {
+    let url = Url::parse(url).ok_or(Error::Handshake(ClientError::InvalidRequest))?;
+    let stream = TcpStream::connect((url.host, url.port)).map_err(Error::Io)?;
+    stream.set_nodelay(true).map_err(Error::Io)?;
+    let request = ClientRequest {
+        protocols,
+        ..ClientRequest::new(url.authority, url.path)
+    };
+    blocking::connect(FromStd::new(stream), rx, tx, &request, OsMask::new())
+}
+
+/// Ends a TCP connection gracefully once its WebSocket is done (closed or failed):
+/// shuts down the sending side, so the peer reads every byte sent and then the end,
+/// then reads and drops what the peer still sends until it closes too, for `wait` at
+/// most. Closing a socket with unread bytes would reset it instead, and the peer could
+/// lose the close frame. Pass a clone of the stream the WebSocket used
+/// ([`TcpStream::try_clone`]).
+pub fn linger(stream: &TcpStream, wait: Duration) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + wait;
+    let mut sink = [0u8; 512];
+    let mut reader = stream;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_mask_keys_differ() {
+        let mut m = OsMask::new();
+        let keys: std::vec::Vec<[u8; 4]> = (0..64).map(|_| m.next_key()).collect();
+        let mut distinct = keys.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() > 60, "{keys:?}");
+        // Two sources are seeded differently.
+        let mut other = OsMask::new();
+        let other_keys: std::vec::Vec<[u8; 4]> = (0..4).map(|_| other.next_key()).collect();
+        assert_ne!(&keys[..4], &other_keys[..]);
+    }
+}

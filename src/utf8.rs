@@ -1,0 +1,206 @@
+//! Incremental UTF-8 validation for text that arrives in pieces.
+//!
+//! A text message may be split across frames and reads at any byte, even inside a
+//! code point. [`Utf8Validator`] carries the few bytes of an unfinished code point from
+//! one piece to the next and fails at the first byte that can no longer begin or continue
+//! valid UTF-8, so a connection can be failed fast (RFC 6455 section 8.1).
+
+/// The error: the text is not UTF-8, and no further bytes can make it so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Utf8Error;
+
+impl core::fmt::Display for Utf8Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("invalid UTF-8 in text")
+    }
+}
+
+impl core::error::Error for Utf8Error {}
+
+/// Validates UTF-8 fed in pieces; five bytes of state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Utf8Validator {
+    /// The leading bytes of a code point that the last piece ended inside.
+    partial: [u8; 4],
+    /// How many bytes of `partial` are in use (0 to 3).
+    partial_len: u8,
+}
+
+/// The length of the sequence a lead byte begins; 0 when it cannot begin one.
+const fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 0,
+    }
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a text.
+    pub const fn new() -> Self {
+        Utf8Validator {
+            partial: [0; 4],
+            partial_len: 0,
+        }
+    }
+
+    /// Forgets any unfinished code point, ready for a new message.
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Whether the text so far ends on a code point boundary.
+    pub const fn is_complete(&self) -> bool {
+        self.partial_len == 0
+    }
+
+    /// Validates the next piece of the text.
+    ///
+    /// Fails as soon as the bytes so far cannot be the start of valid UTF-8; a piece that
+    /// ends inside a code point is fine, and the code point is finished by the next piece.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
+        if self.partial_len > 0 {
+            let have = usize::from(self.partial_len);
+            let need = sequence_len(self.partial[0]);
+            let take = need.saturating_sub(have).min(data.len());
+            let (head, rest) = data.split_at(take);
+            let mut buf = self.partial;
+            let end = have + take;
+            buf.get_mut(have..end)
+                .ok_or(Utf8Error)?
+                .copy_from_slice(head);
+            let seq = buf.get(..end).ok_or(Utf8Error)?;
+            match core::str::from_utf8(seq) {
+                Ok(_) => self.partial_len = 0,
+                Err(e) if e.error_len().is_none() => {
+                    // Still a valid prefix: the piece ended inside the code point again.
+                    self.partial = buf;
+                    self.partial_len = end as u8;
+                    return Ok(());
+                }
+                Err(_) => return Err(Utf8Error),
+            }
+            data = rest;
+        }
+        match core::str::from_utf8(data) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                // The piece ends inside a code point; keep its leading bytes (at most 3).
+                let tail = data.get(e.valid_up_to()..).ok_or(Utf8Error)?;
+                let slot = self.partial.get_mut(..tail.len()).ok_or(Utf8Error)?;
+                slot.copy_from_slice(tail);
+                self.partial_len = tail.len() as u8;
+                Ok(())
+            }
+            Err(_) => Err(Utf8Error),
+        }
+    }
+
+    /// Ends the text: an unfinished code point at the end is an error.
+    pub fn finish(&mut self) -> Result<(), Utf8Error> {
+        let complete = self.is_complete();
+        self.reset();
+        if complete {
+            Ok(())
+        } else {
+            Err(Utf8Error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::prelude::rust_2021::*;
+
+    fn validate_split(data: &[u8], split: usize) -> Result<(), Utf8Error> {
+        let mut v = Utf8Validator::new();
+        let (a, b) = data.split_at(split);
+        v.feed(a)?;
+        v.feed(b)?;
+        v.finish()
+    }
+
+    const SAMPLES: &[&[u8]] = &[
+        b"",
+        b"Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!",
+        "κόσμε".as_bytes(),
+        "\u{10FFFF}\u{10000}\u{FFFD}\u{7FF}\u{800}\u{D7FF}\u{E000}".as_bytes(),
+        b"\xf0\x90\x80\x80",
+        b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited", // surrogate
+        b"\xed\x9f\xbf",
+        b"\xf4\x90\x80\x80", // above U+10FFFF
+        b"\xc0\xaf",         // overlong
+        b"\xe0\x80\xaf",     // overlong
+        b"\xf8\x88\x80\x80\x80",
+        b"\x80",
+        b"\xc2",
+        b"\xe1\x80",
+        b"\xf1\x80\x80",
+        b"\xfe\xff",
+        b"ab\xcd",
+    ];
+
+    #[test]
+    fn agrees_with_core_at_every_split() {
+        for sample in SAMPLES {
+            let expected = core::str::from_utf8(sample).is_ok();
+            for split in 0..=sample.len() {
+                assert_eq!(
+                    validate_split(sample, split).is_ok(),
+                    expected,
+                    "{sample:x?} split at {split}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        for sample in SAMPLES {
+            let mut v = Utf8Validator::new();
+            let mut ok = true;
+            for b in sample.iter() {
+                if v.feed(core::slice::from_ref(b)).is_err() {
+                    ok = false;
+                    break;
+                }
+            }
+            let ok = ok && v.finish().is_ok();
+            assert_eq!(ok, core::str::from_utf8(sample).is_ok(), "{sample:x?}");
+        }
+    }
+
+    #[test]
+    fn fails_at_first_invalid_byte() {
+        // A surrogate's second byte is invalid at once, before the text ends.
+        let mut v = Utf8Validator::new();
+        v.feed(b"abc\xed").unwrap();
+        assert_eq!(v.feed(b"\xa0"), Err(Utf8Error));
+        // A byte that can never appear fails at once too.
+        let mut v = Utf8Validator::new();
+        assert_eq!(v.feed(b"ok\xff and a lot more text"), Err(Utf8Error));
+        // A truncated sequence followed by ASCII fails when the ASCII arrives.
+        let mut v = Utf8Validator::new();
+        v.feed(b"\xe2\x82").unwrap();
+        assert_eq!(v.feed(b"a"), Err(Utf8Error));
+        // F4 90 is above U+10FFFF: invalid at its second byte.
+        let mut v = Utf8Validator::new();
+        v.feed(b"\xf4").unwrap();
+        assert_eq!(v.feed(b"\x90"), Err(Utf8Error));
+    }
+
+    #[test]
+    fn incomplete_at_end_is_an_error() {
+        let mut v = Utf8Validator::new();
+        v.feed(b"\xf0\x9f\x98").unwrap();
+        assert!(!v.is_complete());
+        assert_eq!(v.finish(), Err(Utf8Error));
+        // finish resets for the next message.
+        assert!(v.feed(b"fine").is_ok());
+        assert!(v.finish().is_ok());
+    }
+}
