@@ -566,6 +566,13 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         self.frame(header, payload)
     }
 
+    /// Buffers a close frame with `code` and `reason` (at most 123 bytes); nothing can be
+    /// sent after it. [`WebSocket::close`] also waits for the peer's answer; this does not,
+    /// so the caller reads on until [`Event::Close`] arrives.
+    pub fn send_close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error<T::Error>> {
+        self.close(Some(CloseFrame { code, reason }))
+    }
+
     fn close(&mut self, close: Option<CloseFrame<'_>>) -> Result<(), Error<T::Error>> {
         let rng = &mut *self.rng;
         let (header, payload) = self.sender.close(close, || rng.next_key())?;
