@@ -310,8 +310,9 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     ///
     /// A data message larger than `buf` fails the connection with close code 1009
     /// ([`ProtocolError::MessageTooBig`]); use [`WebSocket::read`] to stream messages of
-    /// any size. Pings, pongs and close are returned too; a control payload is copied
-    /// into `buf` (which should hold 125 bytes for them).
+    /// any size. Pings, pongs and close are returned too, their payload copied into `buf`
+    /// (which should hold 125 bytes for them); a ping or pong that arrives between the
+    /// fragments of a message is answered or dropped, and only [`WebSocket::read`] shows it.
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
         let mut len = 0;
         loop {
@@ -332,6 +333,9 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                     }
                     kind
                 }
+                // Inside a message a ping is answered and a pong dropped: the message's
+                // bytes so far would otherwise be lost.
+                RawEvent::Ping(_) | RawEvent::Pong(_) if self.receiver.in_message() => continue,
                 RawEvent::Ping(span) | RawEvent::Pong(span) => {
                     let piece = span.of(self.rx.buf);
                     let n = piece.len().min(buf.len());
@@ -398,10 +402,13 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                     self.state = State::Closed;
                     if !self.sender.is_closed() {
                         // Echo the peer's status code, as RFC 6455 section 5.5.1 suggests.
+                        // The peer is done: if it is gone already, the echo is moot and
+                        // its close is still the event to report.
                         let echo = code.map(|code| CloseFrame { code, reason: "" });
-                        self.writer().close(echo)?;
+                        if self.writer().close(echo).is_ok() {
+                            let _ = self.flush();
+                        }
                     }
-                    self.flush()?;
                 }
                 _ => {}
             }

@@ -58,3 +58,8 @@ pub mod utf8;
 
 pub use frame::CloseCode;
 pub use proto::{CloseFrame, Event, MessageKind, Role};
+
+/// The README's examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

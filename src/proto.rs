@@ -936,6 +936,12 @@ mod tests {
     }
 
     #[test]
+    fn connection_state_is_a_few_dozen_bytes() {
+        let state = core::mem::size_of::<Receiver>() + core::mem::size_of::<Sender>();
+        assert!(state <= 40, "{state} bytes");
+    }
+
+    #[test]
     fn sender_sequences() {
         let mut tx = Sender::new(Role::Server);
         let key = || [1, 2, 3, 4];

@@ -1,1 +1,106 @@
+//! Client and server over real loopback TCP sockets (127.0.0.1), through the `net` helpers.
 
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+
+use ws13::blocking::{Error, Message};
+use ws13::net;
+use ws13::proto::Event;
+use ws13::CloseCode;
+
+/// Serves one connection: echoes messages piece by piece; answers `GET /` with a page.
+fn serve_one(listener: TcpListener) -> thread::JoinHandle<Result<(), String>> {
+    thread::spawn(move || {
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let lingering = stream.try_clone().unwrap();
+            let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 4096]);
+            let incoming = net::accept(stream, &mut rx).map_err(|e| e.to_string())?;
+            let request = incoming.request();
+            if !request.is_upgrade() {
+                incoming
+                    .respond(200, &[("Content-Type", "text/html")], b"<html></html>")
+                    .map_err(|e| e.to_string())?;
+                net::linger(&lingering, Duration::from_secs(1));
+                continue;
+            }
+            let protocol = request.offers_protocol("ws13.echo").then_some("ws13.echo");
+            let mut ws = incoming
+                .accept(&mut tx, protocol)
+                .map_err(|e| e.to_string())?;
+            loop {
+                let (event, mut w) = ws.read_split().map_err(|e| e.to_string())?;
+                match event {
+                    Event::Data {
+                        kind,
+                        last,
+                        payload,
+                        ..
+                    } => w
+                        .send_fragment(kind, payload, last)
+                        .map_err(|e| e.to_string())?,
+                    Event::Close(c) => {
+                        assert_eq!(
+                            c.map(|c| (c.code, c.reason)),
+                            Some((CloseCode::NORMAL, "done"))
+                        );
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            net::linger(&lingering, Duration::from_secs(1));
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn echo_over_tcp() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve_one(listener);
+
+    // A plain HTTP request first, as a browser loading the page would.
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut http, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut http, &mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.ends_with("<html></html>"));
+    drop(http);
+
+    let (mut rx, mut tx) = (vec![0u8; 8192], vec![0u8; 8192]);
+    let url = format!("ws://{addr}/echo");
+    let (mut ws, protocol) = net::connect(&url, &mut rx, &mut tx, &["other", "ws13.echo"]).unwrap();
+    assert_eq!(protocol, Some(1));
+    let mut buf = vec![0u8; 3 << 20];
+    for len in [0usize, 125, 126, 65535, 65536, 3 << 20] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 % 256) as u8).collect();
+        ws.send_binary(&data).unwrap();
+        match ws.read_message(&mut buf).unwrap() {
+            Message::Binary(got) => assert!(got == data.as_slice(), "len {len}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Many small messages written before any is read: batched both ways.
+    let mut w = ws.writer();
+    for i in 0..2000 {
+        w.send_text(&format!("message {i}")).unwrap();
+    }
+    w.flush().unwrap();
+    for i in 0..2000 {
+        assert_eq!(
+            ws.read_message(&mut buf).unwrap(),
+            Message::Text(&format!("message {i}"))
+        );
+    }
+    ws.close(CloseCode::NORMAL, "done").unwrap();
+    assert!(matches!(ws.read(), Err(Error::Closed)));
+    drop(ws);
+    server.join().unwrap().unwrap();
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, docs, unit and integration tests (no_std and
+# std), and Autobahn|Testsuite conformance in both roles. Installs what it needs.
+# Exits non-zero on the first failed stage.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+stage() { printf '\n==== %s\n' "$*"; }
+started=$(date +%s)
+# Test output is also kept here, to count what passed at the end.
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+
+stage "toolchain: rustfmt and clippy"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo --version
+cargo fmt --version
+cargo clippy --version
+
+stage "cargo fmt --check: every file formatted"
+cargo fmt --all -- --check
+
+stage "cargo clippy --all-targets --all-features -D warnings: no lint anywhere"
+cargo clippy --all-targets --all-features -- -D warnings
+
+stage "cargo doc: every public item documented, no broken links"
+RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --all-features --quiet
+
+stage "cargo test --no-default-features --lib: the core's unit tests without std"
+cargo test --no-default-features --lib 2>&1 | tee -a "$LOG"
+
+stage "cargo test: unit, in-memory pipe, loopback TCP and doc tests (std)"
+cargo test --all-targets 2>&1 | tee -a "$LOG"
+cargo test --doc 2>&1 | tee -a "$LOG"
+
+stage "Autobahn|Testsuite cases 1-10, server and client roles, strict"
+bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
+
+elapsed=$(( $(date +%s) - started ))
+printf '\n==== all stages passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+# Rust tests that passed, plus Autobahn cases judged OK (or informational) per role.
+rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
+autobahn=$(grep -E '^(server|client): [0-9]+ cases: ' "$LOG" | grep -Eo '(OK|INFORMATIONAL)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
+printf 'rust tests: %d, Autobahn cases (both roles): %d\n' "$rust" "$autobahn"
+printf 'total: %d passed, 0 failed\n' $((rust + autobahn))
