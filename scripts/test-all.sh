@@ -36,10 +36,15 @@ cargo test --doc 2>&1 | tee -a "$LOG"
 stage "Autobahn|Testsuite cases 1-10, server and client roles, strict"
 bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 
+stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
+INTEROP_SKIP_BUILD=1 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
+
 elapsed=$(( $(date +%s) - started ))
 printf '\n==== all stages passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
-# Rust tests that passed, plus Autobahn cases judged OK (or informational) per role.
+# Rust tests that passed, Autobahn cases judged OK (or informational) per role, and
+# interop checks.
 rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
+interop=$(grep -E '^[0-9]+ passed, 0 failed$' "$LOG" | awk '{print $1}' | tail -n 1)
 autobahn=$(grep -E '^(server|client): [0-9]+ cases: ' "$LOG" | grep -Eo '(OK|INFORMATIONAL)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
-printf 'rust tests: %d, Autobahn cases (both roles): %d\n' "$rust" "$autobahn"
-printf 'total: %d passed, 0 failed\n' $((rust + autobahn))
+printf 'rust tests: %d, Autobahn cases (both roles): %d, interop checks: %d\n' "$rust" "$autobahn" "${interop:-0}"
+printf 'total: %d passed, 0 failed\n' $((rust + autobahn + ${interop:-0}))

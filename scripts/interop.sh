@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Interop tests of ws13's examples against real peers, all on 127.0.0.1:
+#   browser  Debian's Chromium (driven by playwright-core) loads echo_server's page: a person types
+#            and clicks Send; the page's JavaScript checks text/binary/1 MiB echo, subprotocol
+#            selection, close codes 4000..4999 (wasClean), 5000 messages in order; a screenshot
+#            goes to target/interop/echo_page.png.
+#   python   `websockets` (sync API) as a client of echo_server and as a server for examples/client.
+#   node     `ws` as a client of echo_server and as a server for examples/client.
+# Tests live in tests/interop/; their packages are installed there (node_modules, .venv).
+#
+# Installs what is missing (apt: chromium; a venv with websockets; npm packages), builds the
+# examples, starts echo_server, runs each suite, prints `N passed, N failed` on the last line and
+# exits non-zero on any failure.
+#
+# Environment:
+#   INTEROP_PORT           echo_server's port (default: a free one)
+#   INTEROP_SUITES         suites to run, space-separated (default "browser python node")
+#   INTEROP_SKIP_INSTALL=1 don't install anything
+#   INTEROP_SKIP_BUILD=1   don't run cargo build
+#   CHROMIUM               browser executable (default /usr/bin/chromium)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+DIR="$ROOT/tests/interop"
+OUT="$ROOT/target/interop"
+SUITES="${INTEROP_SUITES:-browser python node}"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+VENV="$DIR/.venv"
+SUITE_TIMEOUT=300    # seconds each suite may take
+SERVER_TIMEOUT=1800  # seconds echo_server may live
+STARTUP_TIMEOUT=20   # seconds to wait for echo_server to listen
+
+log() { printf '[interop] %s\n' "$*"; }
+die() { printf '[interop] ERROR: %s\n' "$*" >&2; exit 1; }
+
+SERVER_PID=""
+# shellcheck disable=SC2317  # invoked via trap
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else die "need root for: $*"
+    fi
+}
+
+# ---- install ------------------------------------------------------------------------------------
+if [[ "${INTEROP_SKIP_INSTALL:-}" != 1 ]]; then
+    wants() { [[ " $SUITES " == *" $1 "* ]]; }
+    if wants browser && [[ ! -x "$CHROMIUM" ]]; then
+        log "installing chromium (apt-get)"
+        as_root timeout 600 apt-get -o DPkg::Lock::Timeout=300 update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive timeout 1200 \
+            apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null
+    fi
+    if wants python && ! "$VENV/bin/python" -c 'import websockets.sync.server' 2>/dev/null; then
+        log "installing python websockets into tests/interop/.venv"
+        [[ -x "$VENV/bin/python" ]] || timeout 120 python3 -m venv "$VENV"
+        timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check -r "$DIR/requirements.txt"
+    fi
+    if { wants browser || wants node; } &&
+        ! [[ -f "$DIR/node_modules/ws/package.json" && -f "$DIR/node_modules/playwright-core/package.json" ]]; then
+        log "installing npm packages into tests/interop/node_modules"
+        (cd "$DIR" && timeout 600 npm install --no-audit --no-fund --loglevel=error)
+    fi
+fi
+
+# ---- build --------------------------------------------------------------------------------------
+if [[ "${INTEROP_SKIP_BUILD:-}" != 1 ]]; then
+    log "building examples (release)"
+    timeout 1200 cargo build --release --examples -j 1
+fi
+ECHO_SERVER="$ROOT/target/release/examples/echo_server"
+CLIENT="$ROOT/target/release/examples/client"
+[[ -x "$ECHO_SERVER" && -x "$CLIENT" ]] || die "examples not built: $ECHO_SERVER, $CLIENT"
+
+# ---- echo_server --------------------------------------------------------------------------------
+mkdir -p "$OUT"
+PORT="${INTEROP_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+SERVER_LOG="$OUT/echo_server.log"
+: >"$SERVER_LOG"
+timeout -k 5 "$SERVER_TIMEOUT" "$ECHO_SERVER" "127.0.0.1:$PORT" 2>"$SERVER_LOG" &
+SERVER_PID=$!
+for ((i = 0; i < STARTUP_TIMEOUT * 10; i++)); do
+    grep -q 'listening' "$SERVER_LOG" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || die "echo_server exited: $(cat "$SERVER_LOG")"
+    sleep 0.1
+done
+grep -q 'listening' "$SERVER_LOG" || die "echo_server did not start listening on 127.0.0.1:$PORT"
+log "echo_server (pid $SERVER_PID) on 127.0.0.1:$PORT, log in ${SERVER_LOG#"$ROOT"/}"
+
+export WS13_ECHO_URL="ws://127.0.0.1:$PORT/"
+export WS13_HTTP_URL="http://127.0.0.1:$PORT/"
+export WS13_ECHO_LOG="$SERVER_LOG"
+export WS13_CLIENT="$CLIENT"
+export WS13_SCREENSHOT="$OUT/echo_page.png"
+export CHROMIUM
+
+# ---- suites -------------------------------------------------------------------------------------
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+
+# run_suite NAME DESCRIPTION COMMAND...: runs a suite printing `ok - ` / `FAIL - ` lines and a
+# final `RESULT passed=N failed=M`; a suite that dies without that line counts as one failure.
+run_suite() {
+    local name="$1" what="$2"
+    shift 2
+    log "---- $name: $what"
+    local out="$OUT/$name.out" rc=0
+    timeout -k 5 "$SUITE_TIMEOUT" "$@" 2>&1 | tee "$out" || rc=$?
+    local result
+    result="$(grep -E '^RESULT passed=[0-9]+ failed=[0-9]+$' "$out" | tail -n 1 || true)"
+    if [[ -z "$result" ]]; then
+        log "$name: suite did not finish (exit $rc)"
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$name: suite did not finish (exit $rc)")
+        return
+    fi
+    local p f
+    p="$(sed -E 's/^RESULT passed=([0-9]+) failed=([0-9]+)$/\1/' <<<"$result")"
+    f="$(sed -E 's/^RESULT passed=([0-9]+) failed=([0-9]+)$/\2/' <<<"$result")"
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    while IFS= read -r line; do FAILED_NAMES+=("${line#FAIL - }"); done < <(grep '^FAIL - ' "$out" || true)
+    if [[ "$f" -eq 0 && "$rc" -ne 0 ]]; then
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$name: exit status $rc")
+    fi
+    log "$name: $p passed, $f failed"
+}
+
+for suite in $SUITES; do
+    case "$suite" in
+    browser)
+        run_suite browser \
+            "Chromium loads the page; typing + Send echoes into #log; page JS: text, binary, 1 MiB, subprotocol, close 4000..4999 wasClean, 5000 in order; screenshot" \
+            node "$DIR/browser.mjs" ;;
+    python)
+        run_suite python \
+            "websockets (sync) client -> echo_server: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops; websockets server <- client: echo, welcome after 101, binary, close code, drops, pings; raw server: 101+frame in one write, trickled frames" \
+            "$VENV/bin/python" "$DIR/py_interop.py" ;;
+    node)
+        run_suite node \
+            "ws client -> echo_server: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops/concurrent; ws server <- client: echo, welcome after 101, binary, fragments, 4 MiB, close code, drops, pings" \
+            node "$DIR/node_interop.mjs" ;;
+    *) die "unknown suite: $suite" ;;
+    esac
+done
+
+# ---- echo_server survived everything ------------------------------------------------------------
+log "---- server: echo_server still running and nothing panicked"
+if kill -0 "$SERVER_PID" 2>/dev/null && ! grep -qi 'panicked' "$SERVER_LOG"; then
+    PASSED=$((PASSED + 1))
+    log "ok - echo_server alive after $(grep -c '^127\.0\.0\.1:' "$SERVER_LOG" || true) logged connections"
+else
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("echo_server died or panicked (see ${SERVER_LOG#"$ROOT"/})")
+    log "FAIL - echo_server died or panicked: $(grep -i -m 3 'panicked' "$SERVER_LOG" || echo 'not running')"
+fi
+
+if ((${#FAILED_NAMES[@]})); then
+    log "failures:"
+    printf '[interop]   %s\n' "${FAILED_NAMES[@]}"
+fi
+echo "$PASSED passed, $FAILED failed"
+[[ "$FAILED" -eq 0 ]]
