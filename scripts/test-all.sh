@@ -36,6 +36,9 @@ cargo test --doc 2>&1 | tee -a "$LOG"
 stage "Autobahn|Testsuite cases 1-10, server and client roles, strict"
 bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 
+stage "Cortex-M: no_std builds for thumbv6m and thumbv7em (plain and defmt), core tests and firmware example under QEMU"
+bash scripts/qemu-test.sh 2>&1 | tee -a "$LOG"
+
 stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
 INTEROP_SKIP_BUILD=1 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 
