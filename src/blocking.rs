@@ -139,7 +139,7 @@ struct RxBuf<'b> {
 
 impl RxBuf<'_> {
     fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
+        self.start = self.start.saturating_add(n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -151,7 +151,7 @@ impl RxBuf<'_> {
     fn fill<T: Read>(&mut self, io: &mut T) -> Result<bool, Error<T::Error>> {
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+            self.end = self.end.saturating_sub(self.start);
             self.start = 0;
         }
         let Some(free) = self.buf.get_mut(self.end..).filter(|f| !f.is_empty()) else {
@@ -160,7 +160,7 @@ impl RxBuf<'_> {
         match io.read(free) {
             Ok(0) => Err(Error::Eof),
             Ok(n) => {
-                self.end += n;
+                self.end = self.end.saturating_add(n).min(self.buf.len());
                 Ok(true)
             }
             Err(e) => Err(Error::Io(e)),
@@ -314,7 +314,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     /// (which should hold 125 bytes for them); a ping or pong that arrives between the
     /// fragments of a message is answered or dropped, and only [`WebSocket::read`] shows it.
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
-        let mut len = 0;
+        let mut len: usize = 0;
         loop {
             let event = self.next_event()?;
             let kind = match event {
@@ -322,7 +322,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                     kind, last, span, ..
                 } => {
                     let piece = span.of(self.rx.buf);
-                    let end = len + piece.len();
+                    let end = len.saturating_add(piece.len());
                     let Some(dst) = buf.get_mut(len..end) else {
                         return Err(self.fail(ProtocolError::MessageTooBig));
                     };
@@ -588,7 +588,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
 
     /// Appends `bytes` to the buffer if they fit.
     fn put(&mut self, bytes: &[u8]) -> bool {
-        let end = *self.len + bytes.len();
+        let end = self.len.saturating_add(bytes.len());
         match self.buf.get_mut(*self.len..end) {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
@@ -641,8 +641,8 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
                     );
                     dst.copy_from_slice(src);
                     frame::apply_mask(dst, key, done);
-                    *self.len += n;
-                    done += n;
+                    *self.len = self.len.saturating_add(n);
+                    done = done.saturating_add(n);
                 }
             }
         }
@@ -696,7 +696,7 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
             match io.read(free) {
                 Ok(0) if received == 0 => return Err(Error::Eof),
                 Ok(0) => break Err(RequestError::Malformed),
-                Ok(n) => received += n,
+                Ok(n) => received = received.saturating_add(n).min(rx.len()),
                 Err(e) => return Err(Error::Io(e)),
             }
         };
@@ -747,7 +747,7 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
         self.io.flush().map_err(Error::Io)?;
         // Bytes that came after the head are the first frames: move them to the front.
         self.rx.copy_within(self.head_len..self.received, 0);
-        let leftover = self.received - self.head_len;
+        let leftover = self.received.saturating_sub(self.head_len);
         WebSocket::from_upgraded(self.io, Role::Server, self.rx, leftover, tx, NoMask)
     }
 
@@ -815,12 +815,12 @@ pub fn connect<'b, T: Read + Write, R: MaskSource>(
         };
         match io.read(free) {
             Ok(0) => return Err(Error::Eof),
-            Ok(n) => received += n,
+            Ok(n) => received = received.saturating_add(n).min(rx.len()),
             Err(e) => return Err(Error::Io(e)),
         }
     };
     rx.copy_within(accepted.head_len..received, 0);
-    let leftover = received - accepted.head_len;
+    let leftover = received.saturating_sub(accepted.head_len);
     let ws = WebSocket::from_upgraded(io, Role::Client, rx, leftover, tx, rng)?;
     Ok((ws, accepted.protocol))
 }

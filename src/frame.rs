@@ -152,9 +152,9 @@ impl FrameHeader {
             short => (u64::from(short), 2),
         };
         let mask = if masked {
-            match buf.get(pos..pos + 4) {
+            match buf.get(pos..).and_then(|rest| rest.get(..4)) {
                 Some(&[a, b, c, d]) => {
-                    pos += 4;
+                    pos = pos.saturating_add(4);
                     Some([a, b, c, d])
                 }
                 _ => return Ok(None),
@@ -175,7 +175,7 @@ impl FrameHeader {
 
     /// The number of bytes [`FrameHeader::emit`] writes for this header.
     pub const fn encoded_len(&self) -> usize {
-        let len = if self.len < 126 {
+        let len: usize = if self.len < 126 {
             2
         } else if self.len <= 0xFFFF {
             4
@@ -183,7 +183,7 @@ impl FrameHeader {
             10
         };
         if self.mask.is_some() {
-            len + 4
+            len.saturating_add(4)
         } else {
             len
         }
@@ -194,38 +194,30 @@ impl FrameHeader {
     /// The caller keeps `len` below 2^63 and control payloads within 125 bytes; the
     /// protocol layer checks both before it emits.
     pub fn emit(&self) -> EncodedHeader {
-        let mut bytes = [0u8; MAX_HEADER_LEN];
-        bytes[0] = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
+        let b0 = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        let mut pos = if self.len < 126 {
+        let be = self.len.to_be_bytes();
+        let (b1, extended): (u8, &[u8]) = if self.len < 126 {
             // Fits in seven bits: the cast cannot truncate.
-            bytes[1] = mask_bit | self.len as u8;
-            2
+            (mask_bit | self.len as u8, &[])
         } else if self.len <= 0xFFFF {
-            bytes[1] = mask_bit | 126;
-            let [hi, lo] = (self.len as u16).to_be_bytes();
-            bytes[2] = hi;
-            bytes[3] = lo;
-            4
+            (mask_bit | 126, be.get(6..).unwrap_or_default())
         } else {
-            bytes[1] = mask_bit | 127;
-            let mut pos = 2;
-            for b in self.len.to_be_bytes() {
-                bytes[pos] = b;
-                pos += 1;
-            }
-            pos
+            (mask_bit | 127, &be)
         };
-        if let Some(key) = self.mask {
-            for b in key {
-                bytes[pos] = b;
-                pos += 1;
-            }
+        let key = self.mask.unwrap_or_default();
+        let key: &[u8] = if self.mask.is_some() { &key } else { &[] };
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        let source = [b0, b1]
+            .into_iter()
+            .chain(extended.iter().copied())
+            .chain(key.iter().copied());
+        let mut len = 0u8;
+        for (dst, src) in bytes.iter_mut().zip(source) {
+            *dst = src;
+            len = len.saturating_add(1);
         }
-        EncodedHeader {
-            bytes,
-            len: pos as u8,
-        }
+        EncodedHeader { bytes, len }
     }
 }
 
@@ -251,7 +243,9 @@ impl EncodedHeader {
 /// arrives, across reads. Works a machine word at a time, in safe code.
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     let rot = (offset % 4) as u32;
-    let key = u32::from_be_bytes(key).rotate_left(8 * rot).to_be_bytes();
+    let key = u32::from_be_bytes(key)
+        .rotate_left(rot.wrapping_mul(8))
+        .to_be_bytes();
     let mut chunks = data.chunks_exact_mut(8);
     let word = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],

@@ -44,6 +44,18 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// No panic reachable from the wire: no unwrap, no unchecked indexing, no arithmetic that
+// can overflow. Tests are exempt; each local `allow` in the library says why it is safe.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 #[cfg(any(feature = "std", test))]
 extern crate std;

@@ -92,7 +92,9 @@ pub fn connect<'b>(
 /// ([`TcpStream::try_clone`]).
 pub fn linger(stream: &TcpStream, wait: Duration) {
     let _ = stream.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + wait;
+    let Some(deadline) = Instant::now().checked_add(wait) else {
+        return;
+    };
     let mut sink = [0u8; 512];
     let mut reader = stream;
     loop {

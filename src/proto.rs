@@ -182,8 +182,8 @@ impl Span {
 
     fn offset(self, by: usize) -> Span {
         Span {
-            start: self.start + by,
-            end: self.end + by,
+            start: self.start.saturating_add(by),
+            end: self.end.saturating_add(by),
         }
     }
 }
@@ -377,7 +377,7 @@ impl Receiver {
         let rest = input.get_mut(header_len..).unwrap_or_default();
         let received = self.payload(rest, header.len)?;
         Ok(RawReceived {
-            consumed: received.consumed + header_len,
+            consumed: received.consumed.saturating_add(header_len),
             event: received.event.map(|e| e.offset(header_len)),
         })
     }
@@ -398,7 +398,7 @@ impl Receiver {
         if let Some(key) = frame.mask {
             frame::apply_mask(chunk, key, usize::from(frame.phase));
         }
-        let remaining = frame.remaining - take as u64;
+        let remaining = frame.remaining.saturating_sub(take as u64);
         let last = frame.fin && remaining == 0;
         if kind == MessageKind::Text {
             self.utf8
@@ -410,7 +410,8 @@ impl Receiver {
         }
         self.frame = (remaining > 0).then_some(InFrame {
             remaining,
-            phase: ((usize::from(frame.phase) + take) % 4) as u8,
+            // Wrapping keeps the value modulo 4: 2^usize::BITS is a multiple of 4.
+            phase: (usize::from(frame.phase).wrapping_add(take) % 4) as u8,
             ..frame
         });
         if last {
@@ -438,7 +439,7 @@ impl Receiver {
         header_len: usize,
     ) -> Result<RawReceived, ProtocolError> {
         // The header parser has bounded control payloads to 125 bytes.
-        let end = header_len + header.len as usize;
+        let end = header_len.saturating_add(header.len as usize);
         let Some(payload) = input.get_mut(header_len..end) else {
             return Ok(RawReceived::NEED_MORE);
         };
@@ -456,7 +457,7 @@ impl Receiver {
                 let code = parse_close(payload)?.map(|c| c.code);
                 self.closed = true;
                 let reason = Span {
-                    start: (header_len + 2).min(end),
+                    start: header_len.saturating_add(2).min(end),
                     end,
                 };
                 RawEvent::Close(code, reason)
@@ -629,8 +630,15 @@ impl Sender {
             let [hi, lo] = code.0.to_be_bytes();
             payload.bytes[0] = hi;
             payload.bytes[1] = lo;
-            payload.bytes[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
-            payload.len = 2 + reason.len() as u8;
+            let dst = payload
+                .bytes
+                .get_mut(2..)
+                .and_then(|b| b.get_mut(..reason.len()));
+            if let Some(dst) = dst {
+                dst.copy_from_slice(reason.as_bytes());
+            }
+            // At most 123: checked above.
+            payload.len = (reason.len() as u8).saturating_add(2);
         }
         self.close_sent = true;
         Ok((

@@ -68,7 +68,7 @@ impl Utf8Validator {
             let take = need.saturating_sub(have).min(data.len());
             let (head, rest) = data.split_at(take);
             let mut buf = self.partial;
-            let end = have + take;
+            let end = have.saturating_add(take);
             buf.get_mut(have..end)
                 .ok_or(Utf8Error)?
                 .copy_from_slice(head);

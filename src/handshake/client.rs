@@ -265,7 +265,11 @@ impl ResponseParser {
         if !code.iter().all(u8::is_ascii_digit) || !matches!(rest.get(3), None | Some(b' ')) {
             return Err(ClientError::Malformed);
         }
-        self.status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+        self.status = code.iter().fold(0u16, |n, d| {
+            // Three checked digits: at most 999.
+            n.wrapping_mul(10)
+                .wrapping_add(u16::from(d.wrapping_sub(b'0')))
+        });
         if self.status != 101 {
             return Err(ClientError::Status(self.status));
         }
@@ -299,7 +303,7 @@ impl ResponseParser {
             let chosen = offered.iter().position(|p| p.as_bytes() == value);
             match chosen {
                 Some(i) if self.protocol == 0 && i < usize::from(u8::MAX) => {
-                    self.protocol = i as u8 + 1;
+                    self.protocol = (i as u8).saturating_add(1);
                 }
                 _ => self.flags |= PROTOCOL_BAD,
             }

@@ -25,10 +25,10 @@ impl LineScanner {
         let rest = buf.get(self.scanned..)?;
         match rest.iter().position(|&b| b == b'\n') {
             Some(i) => {
-                let end = self.scanned + i;
+                let end = self.scanned.saturating_add(i);
                 let line = buf.get(self.line_start..end)?;
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                self.scanned = end + 1;
+                self.scanned = end.saturating_add(1);
                 self.line_start = self.scanned;
                 Some((line, self.scanned))
             }
@@ -41,7 +41,7 @@ impl LineScanner {
 
     /// The length of the line scanned so far but not yet ended.
     pub(crate) fn pending(&self) -> usize {
-        self.scanned - self.line_start
+        self.scanned.saturating_sub(self.line_start)
     }
 
     /// Where the next line begins: all bytes before it belong to returned lines.
@@ -72,7 +72,7 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let colon = line.iter().position(|&b| b == b':')?;
     let name = line.get(..colon)?;
-    let value = line.get(colon + 1..)?;
+    let value = line.get(colon..)?.get(1..)?;
     if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
         return None;
     }

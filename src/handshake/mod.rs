@@ -78,18 +78,21 @@ impl<'a> Cursor<'a> {
         parts.iter().try_for_each(|p| self.put(p))
     }
 
-    pub(crate) fn put_decimal(&mut self, mut n: u64) -> Result<(), BufferTooSmall> {
+    pub(crate) fn put_decimal(&mut self, n: usize) -> Result<(), BufferTooSmall> {
+        // usize, not u64: 32-bit targets then need no 64-bit division routine.
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
+        let mut start = digits.len();
+        let mut rest = n;
+        for slot in digits.iter_mut().rev() {
+            // 0x30 | d is the ASCII digit d, for d in 0..=9.
+            *slot = b'0' | (rest % 10) as u8;
+            rest /= 10;
+            start = start.saturating_sub(1);
+            if rest == 0 {
                 break;
             }
         }
-        self.put(digits.get(i..).unwrap_or(&[]))
+        self.put(digits.get(start..).unwrap_or(&[]))
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -431,7 +431,7 @@ pub fn write_response_head(
     }
     let mut c = Cursor::new(buf);
     c.put(b"HTTP/1.1 ")?;
-    c.put_decimal(u64::from(status))?;
+    c.put_decimal(usize::from(status))?;
     c.put_all(&[b" ", reason_phrase(status).as_bytes(), b"\r\n"])?;
     for (name, value) in headers {
         let value_ok = value.bytes().all(|b| b >= 0x20 && b != 0x7F || b == b'\t');
@@ -441,7 +441,7 @@ pub fn write_response_head(
         c.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])?;
     }
     c.put(b"Content-Length: ")?;
-    c.put_decimal(body_len as u64)?;
+    c.put_decimal(body_len)?;
     c.put(b"\r\nConnection: close\r\n\r\n")?;
     Ok(c.len())
 }
