@@ -670,9 +670,11 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
     /// Reads a request head into `rx`, with [`server::DEFAULT_MAX_HEADERS`] header lines
     /// at most.
     ///
-    /// A request that is malformed, too large for `rx`, or cut short is refused here with
-    /// its HTTP status (400, 431) and the error is returned; the application sees only
-    /// complete, well-formed requests.
+    /// A request that is malformed or cut short is refused here with its HTTP status
+    /// (400) and the error is returned; the application sees only complete, well-formed
+    /// requests. A request larger than `rx` is still read: once `rx` is full, header lines
+    /// ws13 has dealt with are dropped as they stream by (see [`RequestParser::compact`]);
+    /// only a single line too long for `rx` is refused, with 431.
     pub fn read(io: T, rx: &'b mut [u8]) -> Result<Self, Error<T::Error>> {
         Self::read_with(io, rx, RequestParser::new())
     }
@@ -689,6 +691,14 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
                 Ok(Some(head_len)) => break Ok(head_len),
                 Ok(None) => {}
                 Err(e) => break Err(e),
+            }
+            if received == rx.len() {
+                // Full: drop the header lines already dealt with, keep reading.
+                let compacted = parser.compact(rx, received);
+                if compacted == received {
+                    break Err(RequestError::TooLarge);
+                }
+                received = compacted;
             }
             let Some(free) = rx.get_mut(received..).filter(|f| !f.is_empty()) else {
                 break Err(RequestError::TooLarge);

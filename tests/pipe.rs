@@ -621,7 +621,7 @@ fn handshake_refusals_are_http_responses() {
             RequestError::MethodNotAllowed,
             "HTTP/1.1 405 ",
         ),
-        (REQUEST.into(), 100, RequestError::TooLarge, "HTTP/1.1 431 "),
+        (REQUEST.into(), 40, RequestError::TooLarge, "HTTP/1.1 431 "),
         (
             REQUEST[..60].into(),
             512,
@@ -653,6 +653,63 @@ fn handshake_refusals_are_http_responses() {
             assert!(output.contains("Sec-WebSocket-Version: 13\r\n"));
         }
     }
+}
+
+/// A request as Chromium sends it: over 500 bytes.
+const BROWSER_REQUEST: &str = "GET /chat?room=1 HTTP/1.1\r\nHost: 192.168.1.50\r\nConnection: Upgrade\r\n\
+    Pragma: no-cache\r\nCache-Control: no-cache\r\n\
+    User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36\r\n\
+    Upgrade: websocket\r\nOrigin: http://192.168.1.50\r\nSec-WebSocket-Version: 13\r\n\
+    Accept-Encoding: gzip, deflate\r\nAccept-Language: en-US,en;q=0.9,de;q=0.8\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+    Sec-WebSocket-Protocol: ws13.echo, chat\r\n\r\n";
+
+#[test]
+fn request_larger_than_the_buffer_streams_through() {
+    assert!(BROWSER_REQUEST.len() > 500);
+    let mut input = BROWSER_REQUEST.as_bytes().to_vec();
+    input.extend(client_frame(true, OpCode::Text, b"hello"));
+    input.extend(client_frame(true, OpCode::Close, &[0x03, 0xE8]));
+    for step in [1, 2, 5, 64, 4096] {
+        let mut script = Script::new(input.clone(), step);
+        let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+        {
+            let incoming =
+                Incoming::read(&mut script, &mut rx).unwrap_or_else(|e| panic!("step {step}: {e}"));
+            let request = incoming.request();
+            assert_eq!(request.path(), "/chat", "step {step}");
+            assert_eq!(request.origin(), Some("http://192.168.1.50"));
+            assert_eq!(request.header("host"), Some("192.168.1.50"));
+            assert_eq!(
+                request.protocols().collect::<Vec<_>>(),
+                ["ws13.echo", "chat"]
+            );
+            assert_eq!(request.check_upgrade(), Ok(()));
+            let mut ws = incoming.accept(&mut tx, Some("ws13.echo")).unwrap();
+            let mut buf = [0u8; 64];
+            assert_eq!(ws.read_message(&mut buf).unwrap(), Message::Text("hello"));
+            assert!(matches!(
+                ws.read_message(&mut buf).unwrap(),
+                Message::Close(Some(_))
+            ));
+        }
+        let out = String::from_utf8_lossy(&script.output).into_owned();
+        assert!(
+            out.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("Sec-WebSocket-Protocol: ws13.echo\r\n"));
+        assert!(!out.contains("Extensions"), "extensions are declined");
+    }
+    // One header line longer than the whole buffer cannot be read: 431.
+    let long = BROWSER_REQUEST.replace("Pragma: no-cache", &format!("Cookie: {}", "c".repeat(300)));
+    let (err, output) = refusal(long.as_bytes(), 256);
+    assert!(
+        matches!(err, Error::Request(RequestError::TooLarge)),
+        "{err:?}"
+    );
+    assert!(output.starts_with("HTTP/1.1 431 "), "{output}");
 }
 
 #[test]

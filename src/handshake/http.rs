@@ -48,6 +48,18 @@ impl LineScanner {
     pub(crate) fn consumed(&self) -> usize {
         self.line_start
     }
+
+    /// Accounts for `removed` bytes taken out of the buffer before the pending line.
+    pub(crate) fn shift(&mut self, removed: usize) {
+        self.scanned = self.scanned.saturating_sub(removed);
+        self.line_start = self.line_start.saturating_sub(removed);
+    }
+}
+
+/// A line without its line ending (CRLF or LF).
+pub(crate) fn trim_line_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// A `tchar` of RFC 7230: the characters of a token.

@@ -170,6 +170,49 @@ impl RequestParser {
         self.lines.pending()
     }
 
+    /// Makes room in a full buffer: removes the complete header lines that ws13 has
+    /// already taken what it needs from, keeping the request line and the headers the
+    /// application may still ask about (`Host`, `Origin`, `Sec-WebSocket-Protocol`), and
+    /// moves the rest of the buffer down. Returns the new length of `buf[..len]`.
+    ///
+    /// A driver calls this when its buffer is full and the head is not complete, so a
+    /// request larger than the buffer can still be read; [`Request::headers`] then shows
+    /// only the kept headers. When nothing can be removed, the result is `len`: the
+    /// request cannot fit ([`RequestError::TooLarge`]).
+    pub fn compact(&mut self, buf: &mut [u8], len: usize) -> usize {
+        let done = self.lines.consumed().min(len);
+        let (mut read, mut write) = (0, 0);
+        let mut request_line_seen = false;
+        while read < done {
+            let line_len = buf
+                .get(read..done)
+                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+                .map_or(done, |i| i.saturating_add(1));
+            let end = read.saturating_add(line_len).min(done);
+            let line = buf.get(read..end).unwrap_or_default();
+            let blank = matches!(line, [b'\n'] | [b'\r', b'\n']);
+            let keep = if !request_line_seen {
+                request_line_seen = !blank;
+                !blank
+            } else {
+                http::split_header(http::trim_line_ending(line)).is_some_and(|(name, _)| {
+                    [&b"host"[..], b"origin", b"sec-websocket-protocol"]
+                        .iter()
+                        .any(|kept| name.eq_ignore_ascii_case(kept))
+                })
+            };
+            if keep {
+                buf.copy_within(read..end, write);
+                write = write.saturating_add(end.saturating_sub(read));
+            }
+            read = end;
+        }
+        let removed = done.saturating_sub(write);
+        buf.copy_within(done..len, write);
+        self.lines.shift(removed);
+        len.saturating_sub(removed)
+    }
+
     /// The completed request, once [`RequestParser::parse`] has returned the head's length;
     /// `head` is `buf[..head_len]`.
     pub fn request<'a>(&self, head: &'a [u8]) -> Request<'a> {
