@@ -40,7 +40,12 @@ fn run_case(base: &str, case: u32, agent: &str) -> Result<()> {
     let (mut rx, mut tx) = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
     let url = format!("{base}/runCase?case={case}&agent={agent}");
     let (mut ws, _) = net::connect(&url, &mut rx, &mut tx, &[])?;
-    let stream = ws.get_ref().inner().try_clone().map_err(Error::Io)?;
+    let stream = ws
+        .get_ref()
+        .inner()
+        .stream()
+        .try_clone()
+        .map_err(Error::Io)?;
     let result = echo(&mut ws);
     net::linger(&stream, Duration::from_secs(2));
     result

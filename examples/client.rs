@@ -35,6 +35,7 @@ fn run(url: &str) -> Result<(), String> {
     let stream = ws
         .get_ref()
         .inner()
+        .stream()
         .try_clone()
         .map_err(|e| e.to_string())?;
     stream

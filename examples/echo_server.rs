@@ -7,16 +7,24 @@
 //! One thread per connection, each with 32 KiB to receive and 32 KiB to send: messages
 //! of any size are streamed through, piece by piece, never collected. Subprotocol
 //! `ws13.echo` is selected when the client offers it. One log line per connection.
+//!
+//! A client must send its whole request within 10 s. A connection silent for 30 s gets
+//! a ping, and is closed with 1001 if nothing comes back within 10 s more.
 
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ws13::blocking::Error;
-use ws13::net;
-use ws13::proto::Event;
+use ws13::proto::{Event, Keepalive, KeepaliveAction};
+use ws13::{net, CloseCode};
 
 const PAGE: &str = include_str!("echo_page.html");
 const BUFFER: usize = 32 * 1024;
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// How often a quiet connection wakes up to look at its keepalive.
+const TICK: Duration = Duration::from_secs(1);
+const KEEPALIVE_INTERVAL_MS: u64 = 30_000;
+const KEEPALIVE_TIMEOUT_MS: u64 = 10_000;
 
 /// What one connection did, for its log line.
 #[derive(Default)]
@@ -28,7 +36,7 @@ struct Stats {
 fn serve(stream: TcpStream, stats: &mut Stats) -> Result<&'static str, Error<std::io::Error>> {
     let mut rx = vec![0u8; BUFFER];
     let mut tx = vec![0u8; BUFFER];
-    let incoming = net::accept(stream, &mut rx)?;
+    let incoming = net::accept_within(stream, &mut rx, HANDSHAKE_DEADLINE, Some(TICK))?;
     let request = incoming.request();
     if !request.is_upgrade() {
         return match (request.method(), request.path()) {
@@ -52,8 +60,29 @@ fn serve(stream: TcpStream, stats: &mut Stats) -> Result<&'static str, Error<std
     }
     let protocol = request.offers_protocol("ws13.echo").then_some("ws13.echo");
     let mut ws = incoming.accept(&mut tx, protocol)?;
+    // Time for the keepalive is read here, in the driver, and passed into the core.
+    let start = Instant::now();
+    let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut keepalive = Keepalive::new(KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, now_ms());
     loop {
-        let (event, mut writer) = ws.read_split()?;
+        let (event, mut writer) = match ws.read_split() {
+            Ok(split) => split,
+            Err(Error::Io(e)) if is_timeout(&e) => {
+                match keepalive.poll(now_ms()) {
+                    KeepaliveAction::Wait => {}
+                    KeepaliveAction::SendPing => ws.send_ping(b"keepalive")?,
+                    KeepaliveAction::TimedOut => {
+                        ws.writer()
+                            .send_close(CloseCode::GOING_AWAY, "no answer to ping")?;
+                        ws.flush()?;
+                        return Ok("no answer to keepalive ping: closed with 1001");
+                    }
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        keepalive.seen(now_ms());
         match event {
             Event::Data {
                 kind,
@@ -73,14 +102,21 @@ fn serve(stream: TcpStream, stats: &mut Stats) -> Result<&'static str, Error<std
     }
 }
 
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 fn handle(stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
-    // A peer that goes silent for a minute is let go, so it cannot hold a thread forever.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
     let _ = stream.set_nodelay(true);
+    // A client that stops reading cannot hold the thread in a write forever.
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
     let mut stats = Stats::default();
     let lingering = stream.try_clone();
     let outcome = match serve(stream, &mut stats) {

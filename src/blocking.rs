@@ -263,6 +263,12 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
         self.io
     }
 
+    /// Limits the size of a received data message, whatever way it is read: a larger one
+    /// fails the connection with 1009 as soon as a frame header announces it.
+    pub fn set_max_message_size(&mut self, max: u64) {
+        self.receiver.set_max_message_size(max);
+    }
+
     /// Whether the connection is closed (close handshake done, or connection failed).
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
@@ -723,6 +729,11 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
                 Err(Error::Request(e))
             }
         }
+    }
+
+    /// The transport, mutably (to change its timeouts, say).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
     }
 
     /// The request.

@@ -1,7 +1,10 @@
 //! Host adapters (feature `std`): `std::net` sockets as `embedded-io` transports, an
-//! OS-seeded masking-key source, and one-call server and client set-up.
+//! OS-seeded masking-key source, one-call server and client set-up, a handshake deadline
+//! and a graceful close.
 //!
-//! The transport is `embedded-io-adapters`' [`FromStd`] around a [`TcpStream`].
+//! The transport is `embedded-io-adapters`' [`FromStd`] around a [`DeadlineStream`]: a
+//! [`TcpStream`] whose reads can be bounded by a deadline, so that a client stalling in
+//! the handshake cannot hold a server thread however slowly it trickles bytes.
 
 use core::hash::{BuildHasher, Hasher};
 use std::collections::hash_map::RandomState;
@@ -16,7 +19,60 @@ use crate::blocking::{self, Connected, Error, Incoming, MaskSource};
 use crate::handshake::client::{ClientError, ClientRequest, Url};
 
 /// A TCP stream as an `embedded-io` transport.
-pub type TcpTransport = FromStd<TcpStream>;
+pub type TcpTransport = FromStd<DeadlineStream>;
+
+/// A [`TcpStream`] whose reads fail with [`io::ErrorKind::TimedOut`] once a deadline has
+/// passed, however the bytes trickle in. Without a deadline it is the plain stream (and
+/// the stream's own read timeout, if set, applies to each read).
+#[derive(Debug)]
+pub struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl DeadlineStream {
+    /// Wraps `stream`, with no deadline.
+    pub fn new(stream: TcpStream) -> Self {
+        DeadlineStream {
+            stream,
+            deadline: None,
+        }
+    }
+
+    /// Sets or clears the deadline for reads. Clearing it leaves the stream's read
+    /// timeout as the last read set it: set the idle timeout you want afterwards.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// The stream.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl io::Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        self.stream.read(buf)
+    }
+}
+
+impl io::Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
 
 /// Masking keys from SipHash keyed by the operating system's randomness (through
 /// [`RandomState`]) over a counter: unpredictable to the peer, and with no dependency.
@@ -63,7 +119,26 @@ pub fn accept(
     stream: TcpStream,
     rx: &mut [u8],
 ) -> Result<Incoming<'_, TcpTransport>, Error<io::Error>> {
-    Incoming::read(FromStd::new(stream), rx)
+    Incoming::read(FromStd::new(DeadlineStream::new(stream)), rx)
+}
+
+/// Like [`accept`], but the whole request must arrive within `timeout`; a client that
+/// stalls gets [`Error::Io`] with [`io::ErrorKind::TimedOut`]. The deadline is cleared
+/// once the request is in, and `idle` becomes the stream's read timeout for what follows
+/// (`None`: reads wait as long as it takes).
+pub fn accept_within(
+    stream: TcpStream,
+    rx: &mut [u8],
+    timeout: Duration,
+    idle: Option<Duration>,
+) -> Result<Incoming<'_, TcpTransport>, Error<io::Error>> {
+    let mut conn = DeadlineStream::new(stream);
+    conn.set_deadline(Instant::now().checked_add(timeout));
+    let mut incoming = Incoming::read(FromStd::new(conn), rx)?;
+    let conn = incoming.get_mut().inner_mut();
+    conn.set_deadline(None);
+    conn.stream().set_read_timeout(idle).map_err(Error::Io)?;
+    Ok(incoming)
 }
 
 /// Connects to a `ws://` URL, offering `protocols`; returns the connection and the index
@@ -81,7 +156,8 @@ pub fn connect<'b>(
         protocols,
         ..ClientRequest::new(url.authority, url.path)
     };
-    blocking::connect(FromStd::new(stream), rx, tx, &request, OsMask::new())
+    let transport = FromStd::new(DeadlineStream::new(stream));
+    blocking::connect(transport, rx, tx, &request, OsMask::new())
 }
 
 /// Ends a TCP connection gracefully once its WebSocket is done (closed or failed):

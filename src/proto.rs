@@ -162,6 +162,10 @@ pub struct Receiver {
     first: bool,
     closed: bool,
     utf8: Utf8Validator,
+    /// Bytes of the current message announced so far by its frames' headers.
+    message_len: u64,
+    /// The largest message accepted ([`ProtocolError::MessageTooBig`] beyond it).
+    max_message: u64,
 }
 
 /// A range of a receive buffer.
@@ -292,7 +296,16 @@ impl Receiver {
             first: false,
             closed: false,
             utf8: Utf8Validator::new(),
+            message_len: 0,
+            max_message: u64::MAX,
         }
+    }
+
+    /// Limits the size of a data message, all its frames together; a frame header that
+    /// would take a message past `max` fails the connection with 1009 before any of its
+    /// payload is read. Unlimited by default.
+    pub fn set_max_message_size(&mut self, max: u64) {
+        self.max_message = max;
     }
 
     /// Whether the peer's close frame has arrived.
@@ -363,6 +376,16 @@ impl Receiver {
                 return self.control(input, header, header_len);
             }
         };
+        let before = if self.message.is_some() {
+            self.message_len
+        } else {
+            0
+        };
+        let message_len = before.saturating_add(header.len);
+        if message_len > self.max_message {
+            return Err(ProtocolError::MessageTooBig);
+        }
+        self.message_len = message_len;
         if self.message.is_none() {
             self.message = Some(kind);
             self.first = true;
@@ -467,6 +490,73 @@ impl Receiver {
             consumed: end,
             event: Some(event),
         })
+    }
+}
+
+/// Keepalive pings, sans-IO: the caller passes the time in, in milliseconds from any
+/// fixed origin, and sends what [`Keepalive::poll`] asks for.
+///
+/// After `interval` without hearing from the peer, poll asks for a ping; if the peer stays
+/// silent for `timeout` more, poll reports [`KeepaliveAction::TimedOut`] and the caller
+/// closes the connection (with 1001, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Keepalive {
+    interval: u64,
+    timeout: u64,
+    last_seen: u64,
+    ping_sent: Option<u64>,
+}
+
+/// What [`Keepalive::poll`] asks of the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeepaliveAction {
+    /// Nothing to do yet.
+    Wait,
+    /// Send a ping now.
+    SendPing,
+    /// The peer did not answer: close the connection.
+    TimedOut,
+}
+
+impl Keepalive {
+    /// Pings after `interval_ms` of silence; gives up `timeout_ms` after a ping. `now`
+    /// is the current time.
+    pub const fn new(interval_ms: u64, timeout_ms: u64, now: u64) -> Self {
+        Keepalive {
+            interval: interval_ms,
+            timeout: timeout_ms,
+            last_seen: now,
+            ping_sent: None,
+        }
+    }
+
+    /// The peer was heard from at `now` (any event, a pong included).
+    pub fn seen(&mut self, now: u64) {
+        self.last_seen = now;
+        self.ping_sent = None;
+    }
+
+    /// What to do at `now`.
+    pub fn poll(&mut self, now: u64) -> KeepaliveAction {
+        match self.ping_sent {
+            Some(sent) if now.saturating_sub(sent) >= self.timeout => KeepaliveAction::TimedOut,
+            Some(_) => KeepaliveAction::Wait,
+            None if now.saturating_sub(self.last_seen) >= self.interval => {
+                self.ping_sent = Some(now);
+                KeepaliveAction::SendPing
+            }
+            None => KeepaliveAction::Wait,
+        }
+    }
+
+    /// When [`Keepalive::poll`] next has something to do, if nothing is heard before.
+    pub fn next_poll(&self) -> u64 {
+        match self.ping_sent {
+            Some(sent) => sent.saturating_add(self.timeout),
+            None => self.last_seen.saturating_add(self.interval),
+        }
     }
 }
 
@@ -946,7 +1036,47 @@ mod tests {
     #[test]
     fn connection_state_is_a_few_dozen_bytes() {
         let state = core::mem::size_of::<Receiver>() + core::mem::size_of::<Sender>();
-        assert!(state <= 40, "{state} bytes");
+        assert!(state <= 56, "{state} bytes");
+    }
+
+    #[test]
+    fn message_size_limit_fails_at_the_header() {
+        let c = Role::Client;
+        let mut rx = Receiver::new(Role::Server);
+        rx.set_max_message_size(10);
+        // Two fragments of 6: the second header already takes the message past 10.
+        let mut bytes = frame(c, false, OpCode::Binary, &[1; 6]);
+        let second = frame(c, true, OpCode::Continuation, &[2; 6]);
+        bytes.extend_from_slice(&second[..6]); // header only, no payload yet
+        let r = rx.receive(&mut bytes).unwrap();
+        assert_eq!(r.consumed, 12);
+        let mut rest = bytes[12..].to_vec();
+        assert_eq!(rx.receive(&mut rest), Err(ProtocolError::MessageTooBig));
+        // Exactly at the limit is fine, and the count starts again for the next message.
+        let mut rx = Receiver::new(Role::Server);
+        rx.set_max_message_size(10);
+        for _ in 0..3 {
+            let mut whole = frame(c, true, OpCode::Text, b"0123456789");
+            assert!(rx.receive(&mut whole).unwrap().event.is_some());
+        }
+        let mut over = frame(c, true, OpCode::Text, b"0123456789A");
+        assert_eq!(rx.receive(&mut over), Err(ProtocolError::MessageTooBig));
+    }
+
+    #[test]
+    fn keepalive_pings_then_times_out() {
+        let mut k = Keepalive::new(1000, 500, 0);
+        assert_eq!(k.poll(999), KeepaliveAction::Wait);
+        k.seen(900);
+        assert_eq!(k.poll(1899), KeepaliveAction::Wait);
+        assert_eq!(k.poll(1900), KeepaliveAction::SendPing);
+        assert_eq!(k.poll(2000), KeepaliveAction::Wait, "one ping at a time");
+        assert_eq!(k.next_poll(), 2400);
+        k.seen(2100); // the pong, or anything else, came back
+        assert_eq!(k.poll(2399), KeepaliveAction::Wait);
+        assert_eq!(k.poll(3100), KeepaliveAction::SendPing);
+        assert_eq!(k.poll(3599), KeepaliveAction::Wait);
+        assert_eq!(k.poll(3600), KeepaliveAction::TimedOut);
     }
 
     #[test]

@@ -104,3 +104,32 @@ fn echo_over_tcp() {
     drop(ws);
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn handshake_deadline_stops_a_trickling_client() {
+    use std::io::Write as _;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        // One byte every 100 ms: each read succeeds, the whole never arrives in time.
+        for b in b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" {
+            if s.write_all(&[*b]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (stream, _) = listener.accept().unwrap();
+    let mut rx = [0u8; 1024];
+    let started = std::time::Instant::now();
+    let result = net::accept_within(stream, &mut rx, Duration::from_millis(500), None);
+    let elapsed = started.elapsed();
+    match result {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+        Err(e) => panic!("expected a timeout, got {e:?}"),
+        Ok(_) => panic!("expected a timeout, got a request"),
+    }
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    client.join().unwrap();
+}
