@@ -9,7 +9,8 @@
 # 3. runs the QEMU checks (qemu/tests/*.rs) on an emulated Cortex-M3 (`cargo qemu-test`),
 #    Cortex-M0 and Cortex-M4;
 # 4. runs the firmware example (qemu/src/bin/firmware_echo) on Cortex-M3 and Cortex-M4,
-#    and the lean firmware (firmware_lean) on all three.
+#    and the lean firmware (firmware_lean) on all three;
+# 5. runs ws13 with its defmt feature (qemu/defmt) and decodes the log with defmt-print.
 #
 # Any failed check, fault (HardFault handler exits 1) or hang (`timeout 120` in the
 # runner exits 124) stops the script with a non-zero status. CARGO_BUILD_JOBS defaults to 1.
@@ -56,5 +57,26 @@ for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
     quiet_qemu cargo run --quiet --manifest-path qemu/Cargo.toml --target "$target" \
         --bin firmware_lean
 done
+
+stage "defmt: events and errors logged on a Cortex-M3 (qemu/defmt), decoded on the host"
+if ! command -v defmt-print >/dev/null; then
+    echo "installing defmt-print (cargo install, a few minutes)"
+    cargo install defmt-print --locked --quiet
+fi
+(cd qemu/defmt && cargo build --quiet)
+elf=qemu/defmt/target/thumbv7m-none-eabi/debug/defmt_demo
+raw=$(mktemp)
+status=0
+timeout 120 qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -nographic \
+    -semihosting-config enable=on,target=native -kernel "$elf" >"$raw" 2>/dev/null || status=$?
+decoded=$(defmt-print -e "$elf" stdin <"$raw")
+rm -f "$raw"
+echo "$decoded"
+[ "$status" -eq 0 ] || { echo "defmt demo failed (exit $status)"; exit 1; }
+for expected in "INFO  request for /chat from http://device.local" \
+    "INFO  event: Ping(" "WARN  connection failed: protocol error: UnmaskedFrame"; do
+    grep -qF "$expected" <<<"$decoded" || { echo "missing from the decoded log: $expected"; exit 1; }
+done
+echo "ok   defmt output decoded: request, events and the protocol error"
 
 printf '\nqemu-test: all stages passed in %ss\n' "$((SECONDS - start))"

@@ -240,32 +240,48 @@ impl EncodedHeader {
 /// XORs `data` with the masking key, as if `data` began `offset` bytes into the payload.
 ///
 /// Masking is its own inverse. `offset` lets a payload be unmasked piece by piece as it
-/// arrives, across reads. Works on 64-byte blocks that the compiler turns into vector
-/// instructions, starting at a 16-byte boundary of memory, in safe code.
+/// arrives, across reads. Works 32 bytes at a time (which the compiler turns into vector
+/// instructions), from a 16-byte boundary of memory when `data` is long, in safe code.
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    /// Below this, aligning first costs more than it saves.
+    /// Below this length, aligning first costs more than it saves.
     const ALIGN_FROM: usize = 256;
     let head = if data.len() >= ALIGN_FROM {
-        // A byte pointer can always be aligned; `min` guards the documented escape hatch.
+        // A byte pointer can always be aligned; `min` covers `align_offset`'s escape hatch.
         data.as_ptr().align_offset(16).min(data.len())
     } else {
         0
     };
     let (head, body) = data.split_at_mut(head);
-    for (i, b) in head.iter_mut().enumerate() {
-        *b ^= key[(offset + i) % 4];
-    }
-    let rot = ((offset + head.len()) % 4) as u32;
-    let key = u32::from_be_bytes(key).rotate_left(8 * rot).to_be_bytes();
-    let pattern: [u8; 64] = core::array::from_fn(|i| key[i % 4]);
-    let mut blocks = body.chunks_exact_mut(64);
+    mask_words(head, key, offset);
+    // Only the offset modulo 4 matters, and 2^64 is a multiple of 4: wrapping is exact.
+    mask_words(body, key, offset.wrapping_add(head.len()));
+}
+
+/// [`apply_mask`] without the alignment step: 32-byte blocks, then words, then bytes.
+#[inline(always)]
+fn mask_words(data: &mut [u8], key: [u8; 4], offset: usize) {
+    // At most 24: the multiplication cannot overflow.
+    let rot = ((offset % 4) as u32).wrapping_mul(8);
+    let key = u32::from_be_bytes(key).rotate_left(rot).to_be_bytes();
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut blocks = data.chunks_exact_mut(32);
     for block in &mut blocks {
-        for (b, k) in block.iter_mut().zip(pattern.iter()) {
-            *b ^= *k;
+        for chunk in block.chunks_exact_mut(8) {
+            if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
+                *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
+            }
         }
     }
-    for (b, k) in blocks.into_remainder().iter_mut().zip(pattern.iter()) {
+    let mut words = blocks.into_remainder().chunks_exact_mut(8);
+    for chunk in &mut words {
+        if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
+            *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
+        }
+    }
+    for (b, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
         *b ^= *k;
     }
 }

@@ -151,6 +151,11 @@ struct InFrame {
     phase: u8,
 }
 
+/// The next piece handed out is its message's first.
+const FIRST: u8 = 1 << 0;
+/// The peer's close frame has arrived.
+const CLOSED: u8 = 1 << 1;
+
 /// The receiving half of a connection: bytes in, events out.
 #[derive(Clone, Debug)]
 pub struct Receiver {
@@ -158,9 +163,8 @@ pub struct Receiver {
     frame: Option<InFrame>,
     /// The data message in progress, from its first frame to its last.
     message: Option<MessageKind>,
-    /// The next piece handed out is the message's first.
-    first: bool,
-    closed: bool,
+    /// [`FIRST`] and [`CLOSED`], packed to keep the state small.
+    flags: u8,
     utf8: Utf8Validator,
     /// Bytes of the current message announced so far by its frames' headers.
     message_len: u64,
@@ -293,8 +297,7 @@ impl Receiver {
             role,
             frame: None,
             message: None,
-            first: false,
-            closed: false,
+            flags: 0,
             utf8: Utf8Validator::new(),
             message_len: 0,
             max_message: u64::MAX,
@@ -310,7 +313,7 @@ impl Receiver {
 
     /// Whether the peer's close frame has arrived.
     pub const fn is_closed(&self) -> bool {
-        self.closed
+        self.flags & CLOSED != 0
     }
 
     /// Whether a data message is partly received.
@@ -343,7 +346,7 @@ impl Receiver {
     /// [`Receiver::receive`], with the event's bytes given as offsets into `input` rather
     /// than borrowed: for drivers that must touch their buffers before handing it out.
     pub fn receive_raw(&mut self, input: &mut [u8]) -> Result<RawReceived, ProtocolError> {
-        if self.closed {
+        if self.flags & CLOSED != 0 {
             return Ok(RawReceived {
                 consumed: input.len(),
                 event: None,
@@ -388,7 +391,7 @@ impl Receiver {
         self.message_len = message_len;
         if self.message.is_none() {
             self.message = Some(kind);
-            self.first = true;
+            self.flags |= FIRST;
             self.utf8.reset();
         }
         self.frame = Some(InFrame {
@@ -440,7 +443,8 @@ impl Receiver {
         if last {
             self.message = None;
         }
-        let first = core::mem::take(&mut self.first);
+        let first = self.flags & FIRST != 0;
+        self.flags &= !FIRST;
         Ok(RawReceived {
             consumed: take,
             event: Some(RawEvent::Data {
@@ -478,7 +482,7 @@ impl Receiver {
             OpCode::Pong => RawEvent::Pong(span),
             _ => {
                 let code = parse_close(payload)?.map(|c| c.code);
-                self.closed = true;
+                self.flags |= CLOSED;
                 let reason = Span {
                     start: header_len.saturating_add(2).min(end),
                     end,
@@ -1036,7 +1040,7 @@ mod tests {
     #[test]
     fn connection_state_is_a_few_dozen_bytes() {
         let state = core::mem::size_of::<Receiver>() + core::mem::size_of::<Sender>();
-        assert!(state <= 56, "{state} bytes");
+        assert!(state <= 44, "{state} bytes");
     }
 
     #[test]

@@ -62,6 +62,7 @@ fn main() -> ! {
     check("UTF-8 split at every byte", utf8_split);
     check("close codes: all u16 on the wire", close_codes);
     check("close codes: Receiver and Sender", close_codes_proto);
+    check("connection state beyond its buffers <= 64 bytes", connection_state);
     hprintln!("all core checks passed");
     pass()
 }
@@ -608,4 +609,15 @@ fn close_codes_proto() {
             }
         }
     }
+}
+
+/// A connection's own state, beyond the caller's buffers and transport, measured on
+/// this 32-bit core.
+fn connection_state() {
+    use core::mem::size_of;
+    let whole = size_of::<ws13::blocking::WebSocket<'static, (), ws13::blocking::NoMask>>();
+    let buffers = 2 * size_of::<&mut [u8]>();
+    let own = whole - buffers;
+    ws13_qemu::hprint!("({} bytes) ", own);
+    assert!(own <= 64, "{} bytes", own);
 }

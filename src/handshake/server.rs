@@ -303,6 +303,7 @@ impl RequestParser {
 
 /// A complete request head, as a view over the receive buffer.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Request<'a> {
     head: &'a [u8],
     flags: u16,
