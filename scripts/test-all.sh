@@ -39,6 +39,9 @@ bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 stage "Cortex-M: no_std builds for thumbv6m and thumbv7em (plain and defmt), core tests and firmware example under QEMU"
 bash scripts/qemu-test.sh 2>&1 | tee -a "$LOG"
 
+stage "firmware size: .text/.data/.bss and ws13's share, thumbv6m and thumbv7em"
+bash scripts/firmware-size.sh
+
 stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 
