@@ -625,8 +625,9 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
             None => {
                 if !self.put(payload) {
                     self.drain()?;
-                    if !self.put(payload) {
-                        // Larger than the buffer: straight from the caller's slice.
+                    // A large payload goes straight from the caller's slice rather than
+                    // through the buffer: one copy less, and the header is already out.
+                    if payload.len() > self.buf.len() / 2 || !self.put(payload) {
                         self.io.write_all(payload).map_err(Error::Io)?;
                     }
                 }

@@ -112,6 +112,7 @@ impl FrameHeader {
     /// [`MAX_HEADER_LEN`] bytes are needed), and `Ok(Some((header, header_len)))` otherwise.
     /// Checks the rules that need no connection state: RSV bits, reserved opcodes, the
     /// 64-bit length's top bit, and the control-frame limits.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, HeaderError> {
         let (b0, b1) = match buf {
             [b0, b1, ..] => (*b0, *b1),
@@ -193,30 +194,40 @@ impl FrameHeader {
     ///
     /// The caller keeps `len` below 2^63 and control payloads within 125 bytes; the
     /// protocol layer checks both before it emits.
+    #[inline]
     pub fn emit(&self) -> EncodedHeader {
-        let b0 = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
-        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        let be = self.len.to_be_bytes();
-        let (b1, extended): (u8, &[u8]) = if self.len < 126 {
-            // Fits in seven bits: the cast cannot truncate.
-            (mask_bit | self.len as u8, &[])
-        } else if self.len <= 0xFFFF {
-            (mask_bit | 126, be.get(6..).unwrap_or_default())
-        } else {
-            (mask_bit | 127, &be)
-        };
-        let key = self.mask.unwrap_or_default();
-        let key: &[u8] = if self.mask.is_some() { &key } else { &[] };
         let mut bytes = [0u8; MAX_HEADER_LEN];
-        let source = [b0, b1]
-            .into_iter()
-            .chain(extended.iter().copied())
-            .chain(key.iter().copied());
-        let mut len = 0u8;
-        for (dst, src) in bytes.iter_mut().zip(source) {
-            *dst = src;
-            len = len.saturating_add(1);
-        }
+        bytes[0] = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
+        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
+        // Whole-slice copies at fixed offsets: no loop, nothing to check at run time.
+        let len = if self.len < 126 {
+            // Fits in seven bits: the cast cannot truncate.
+            bytes[1] = mask_bit | self.len as u8;
+            if let Some(key) = self.mask {
+                bytes[2..6].copy_from_slice(&key);
+                6
+            } else {
+                2
+            }
+        } else if self.len <= 0xFFFF {
+            bytes[1] = mask_bit | 126;
+            bytes[2..4].copy_from_slice(&(self.len as u16).to_be_bytes());
+            if let Some(key) = self.mask {
+                bytes[4..8].copy_from_slice(&key);
+                8
+            } else {
+                4
+            }
+        } else {
+            bytes[1] = mask_bit | 127;
+            bytes[2..10].copy_from_slice(&self.len.to_be_bytes());
+            if let Some(key) = self.mask {
+                bytes[10..14].copy_from_slice(&key);
+                14
+            } else {
+                10
+            }
+        };
         EncodedHeader { bytes, len }
     }
 }
@@ -230,6 +241,7 @@ pub struct EncodedHeader {
 
 impl EncodedHeader {
     /// The header's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes
             .get(..usize::from(self.len))

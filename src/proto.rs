@@ -184,10 +184,12 @@ pub struct Span {
 
 impl Span {
     /// The bytes of `buf` in this span (empty if out of range).
+    #[inline]
     pub fn of(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start..self.end).unwrap_or(&[])
     }
 
+    #[inline]
     fn offset(self, by: usize) -> Span {
         Span {
             start: self.start.saturating_add(by),
@@ -222,6 +224,7 @@ pub enum RawEvent {
 
 impl RawEvent {
     /// The event, borrowing its bytes from `input` (the buffer the spans refer to).
+    #[inline]
     pub fn resolve(self, input: &[u8]) -> Event<'_> {
         match self {
             RawEvent::Data {
@@ -245,6 +248,7 @@ impl RawEvent {
     }
 
     /// The same event, its spans moved `by` bytes further into the buffer.
+    #[inline]
     pub fn offset(self, by: usize) -> RawEvent {
         match self {
             RawEvent::Data {
@@ -334,6 +338,7 @@ impl Receiver {
     ///
     /// On error the offending frame is not consumed; the connection must be failed with
     /// the error's close code.
+    #[inline]
     pub fn receive<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, ProtocolError> {
         let raw = self.receive_raw(input)?;
         let input: &'a [u8] = input;
@@ -345,6 +350,7 @@ impl Receiver {
 
     /// [`Receiver::receive`], with the event's bytes given as offsets into `input` rather
     /// than borrowed: for drivers that must touch their buffers before handing it out.
+    #[inline]
     pub fn receive_raw(&mut self, input: &mut [u8]) -> Result<RawReceived, ProtocolError> {
         if self.flags & CLOSED != 0 {
             return Ok(RawReceived {
@@ -411,6 +417,7 @@ impl Receiver {
     /// Hands out the next piece of the current data frame's payload. `frame_len` is the
     /// frame's whole length when called right after its header (an empty frame is handed
     /// out as an empty piece), 0 otherwise.
+    #[inline]
     fn payload(&mut self, input: &mut [u8], frame_len: u64) -> Result<RawReceived, ProtocolError> {
         let (Some(frame), Some(kind)) = (self.frame, self.message) else {
             return Ok(RawReceived::NEED_MORE);
@@ -459,6 +466,7 @@ impl Receiver {
         })
     }
 
+    #[inline]
     fn control(
         &mut self,
         input: &mut [u8],
@@ -655,6 +663,7 @@ impl Sender {
     /// The header of the next frame of a data message: the message's first frame if none
     /// is open, else a continuation. `last` ends the message. `key` is asked for a fresh
     /// masking key when this end is a client.
+    #[inline]
     pub fn data(
         &mut self,
         kind: MessageKind,

@@ -61,6 +61,7 @@ impl Utf8Validator {
     ///
     /// Fails as soon as the bytes so far cannot be the start of valid UTF-8; a piece that
     /// ends inside a code point is fine, and the code point is finished by the next piece.
+    #[inline]
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
         if self.partial_len > 0 {
             let have = usize::from(self.partial_len);

@@ -1,0 +1,284 @@
+//! The loopback load client: drives echo servers over TCP on 127.0.0.1 with the same
+//! traffic and reports messages/s, MB/s and the server's CPU time per message (from
+//! `/proc/PID/stat`), each server beside the first, as ratios from one run.
+//!
+//! ```text
+//! load [--quick] NAME=COMMAND... (each COMMAND is run with the listen address appended)
+//! load ws13=target/release/examples/echo_server tungstenite=target/compare/release/tungstenite_echo
+//! ```
+//!
+//! Traffic, per server and round: many pipelined 32-byte binary messages on one
+//! connection (a writer thread sends prebuilt masked frames in large writes while the
+//! main thread reads the echoes), then pipelined 1 MiB messages. Rounds alternate
+//! between the servers; the median round is reported.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ws13_bench_compare::{client_frame, key_for, median};
+
+struct Server {
+    name: String,
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn start(spec: &str) -> Server {
+    let (name, cmd) = spec.split_once('=').expect("NAME=COMMAND");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut parts = cmd.split_whitespace();
+    let child = Command::new(parts.next().expect("a command"))
+        .args(parts)
+        .arg(&addr)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} does not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server {
+        name: name.to_string(),
+        child,
+        addr,
+    }
+}
+
+/// The process's user plus system CPU time, in clock ticks (all threads).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Opens a WebSocket connection by hand (the load client uses neither implementation).
+fn connect(addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .expect("request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).expect("response"),
+            1,
+            "server closed"
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// Counts the data messages (FIN frames) and payload bytes in the server's frames.
+#[derive(Default)]
+struct Counter {
+    header: Vec<u8>,
+    skip: u64,
+    messages: usize,
+    bytes: u64,
+}
+
+impl Counter {
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len() as u64) as usize;
+                self.skip -= n as u64;
+                data = &data[n..];
+                continue;
+            }
+            let need = match self.header.as_slice() {
+                [] | [_] => 2,
+                [_, b1, ..] => match b1 & 0x7F {
+                    126 => 4,
+                    127 => 10,
+                    _ => 2,
+                },
+            };
+            if self.header.len() < need {
+                let n = (need - self.header.len()).min(data.len());
+                self.header.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                if self.header.len() < need || need == 2 && self.header[1] & 0x7F >= 126 {
+                    continue;
+                }
+            }
+            let h = &self.header;
+            assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+            let len = match h[1] & 0x7F {
+                126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+                127 => u64::from_be_bytes(h[2..10].try_into().unwrap()),
+                n => u64::from(n),
+            };
+            let opcode = h[0] & 0x0F;
+            if matches!(opcode, 0 | 1 | 2) {
+                self.bytes += len;
+                if h[0] & 0x80 != 0 {
+                    self.messages += 1;
+                }
+            }
+            self.header.clear();
+            self.skip = len;
+        }
+    }
+}
+
+struct Run {
+    seconds: f64,
+    cpu_seconds: f64,
+}
+
+/// Sends `count` messages of `size` bytes, pipelined, and waits for every echo.
+fn run(server: &Server, size: usize, count: usize, batch: &[u8], per_batch: usize) -> Run {
+    let stream = connect(&server.addr);
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = stream;
+    let pid = server.child.id();
+    let cpu_before = cpu_ticks(pid);
+    let start = Instant::now();
+    let batches = count / per_batch;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..batches {
+                writer.write_all(batch).expect("send");
+            }
+        });
+        let mut counter = Counter::default();
+        let mut buf = vec![0u8; 256 * 1024];
+        while counter.messages < count {
+            let n = reader.read(&mut buf).expect("receive");
+            assert!(n > 0, "{} closed the connection", server.name);
+            counter.feed(&buf[..n]);
+        }
+        assert_eq!(counter.bytes, (count * size) as u64);
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu_after = cpu_ticks(pid);
+    // Close: a masked close frame, then leave (the server's own close handling is not timed).
+    let mut close = Vec::new();
+    client_frame(&mut close, 0x8, &1000u16.to_be_bytes(), key_for(7));
+    let _ = writer.write_all(&close);
+    let _ = reader.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+    Run {
+        seconds,
+        cpu_seconds: (cpu_after - cpu_before) as f64 / clock_ticks_per_second(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let specs: Vec<&String> = args.iter().filter(|a| a.contains('=')).collect();
+    assert!(!specs.is_empty(), "usage: load [--quick] NAME=COMMAND...");
+    let servers: Vec<Server> = specs.iter().map(|s| start(s)).collect();
+    let rounds = if quick { 1 } else { 3 };
+
+    let small = 32;
+    let per_batch = 1000;
+    let small_count = if quick { 100_000 } else { 400_000 };
+    let mut small_batch = Vec::new();
+    for i in 0..per_batch {
+        client_frame(&mut small_batch, 0x2, &[0x42; 32], key_for(i));
+    }
+    let big = 1 << 20;
+    let big_count = if quick { 64 } else { 256 };
+    let mut big_batch = Vec::new();
+    let payload: Vec<u8> = (0..big).map(|i| (i * 31 + 7) as u8).collect();
+    client_frame(&mut big_batch, 0x2, &payload, key_for(1));
+
+    println!("loopback echo on 127.0.0.1, one connection per run, {rounds} round(s), median shown");
+    for (label, size, count, batch, per) in [
+        (
+            "32 B pipelined",
+            small,
+            small_count,
+            &small_batch,
+            per_batch,
+        ),
+        ("1 MiB pipelined", big, big_count, &big_batch, 1),
+    ] {
+        let mut results: Vec<Vec<Run>> = servers.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (server, runs) in servers.iter().zip(results.iter_mut()) {
+                runs.push(run(server, size, count, batch, per));
+            }
+        }
+        println!("\n== {label}: {count} messages of {size} bytes each way");
+        let mut figures = Vec::new();
+        for (server, runs) in servers.iter().zip(results.iter_mut()) {
+            let secs = median(&mut runs.iter().map(|r| r.seconds).collect::<Vec<_>>());
+            let cpu = median(&mut runs.iter().map(|r| r.cpu_seconds).collect::<Vec<_>>());
+            let rate = count as f64 / secs;
+            let mbs = (count * size) as f64 / secs / 1e6;
+            let cpu_per_msg = cpu / count as f64;
+            println!(
+                "{:<12} {:>10.0} msg/s {:>8.1} MB/s   server CPU {:>7.3} s = {:>9.3} us/msg",
+                server.name,
+                rate,
+                mbs,
+                cpu,
+                cpu_per_msg * 1e6
+            );
+            figures.push((rate, mbs, cpu_per_msg));
+        }
+        let (r0, m0, c0) = figures[0];
+        for (server, (r, m, c)) in servers.iter().zip(&figures).skip(1) {
+            println!(
+                "{} / {}: msg/s x{:.2}, MB/s x{:.2}, server CPU per message x{:.2} ({} / {})",
+                servers[0].name,
+                server.name,
+                r0 / r,
+                m0 / m,
+                c0 / c,
+                servers[0].name,
+                server.name,
+            );
+        }
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Performance figures, each beside its peer from the same run (issue 5):
+#   1. `cargo bench` at the root: ws13's micro-benchmarks (divan).
+#   2. benches/compare `inmem`: unmasking / plain copy, UTF-8 validator / from_utf8, and a
+#      whole server echo over an in-memory transport, ws13 / tungstenite, as ratios.
+#   3. benches/compare `load`: examples/echo_server and a tungstenite echo server on
+#      loopback, driven by the same load client: messages/s, MB/s, server CPU per message.
+# The comparison crate has its own workspace, so tungstenite never enters ws13's
+# dependency graph. BENCH_QUICK=1 runs shorter rounds. Builds with -j 1 (shared machines).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+quick=()
+if [[ "${BENCH_QUICK:-0}" == 1 ]]; then quick=(--quick); fi
+compare=(--manifest-path benches/compare/Cargo.toml --target-dir target/compare)
+
+echo "==== machine"
+echo "cores: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+rustc --version
+
+echo "==== building (release, -j 1)"
+cargo build --release -j 1 --example echo_server --quiet
+cargo bench -j 1 --bench micro --no-run --quiet
+cargo build --release -j 1 "${compare[@]}" --bins --quiet
+
+echo "==== cargo bench (ws13 alone)"
+cargo bench -j 1 --bench micro --quiet
+
+echo "==== ws13 beside its peers, in memory"
+target/compare/release/inmem "${quick[@]}"
+
+echo "==== loopback"
+target/compare/release/load "${quick[@]}" \
+    ws13=target/release/examples/echo_server \
+    tungstenite=target/compare/release/tungstenite_echo
