@@ -51,8 +51,12 @@ pub enum Error<E> {
     Send(SendError),
     /// A buffer smaller than [`MIN_BUFFER`].
     BufferTooSmall,
-    /// The connection is closed: the close handshake is over, or the connection failed.
+    /// The connection is closed: the close handshake is over, the connection failed, or
+    /// a write failed part-way through a frame.
     Closed,
+    /// [`WebSocket::read_message`] was called while [`WebSocket::read`] had handed out
+    /// only part of a message: finish that message with `read`.
+    MessageInProgress,
 }
 
 impl<E> From<SendError> for Error<E> {
@@ -73,6 +77,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             Error::Send(e) => write!(f, "cannot send: {e}"),
             Error::BufferTooSmall => f.write_str("buffer too small"),
             Error::Closed => f.write_str("connection closed"),
+            Error::MessageInProgress => f.write_str("a message is partly read"),
         }
     }
 }
@@ -92,6 +97,7 @@ impl<E> defmt::Format for Error<E> {
             Error::Send(e) => defmt::write!(f, "cannot send: {}", e),
             Error::BufferTooSmall => defmt::write!(f, "buffer too small"),
             Error::Closed => defmt::write!(f, "connection closed"),
+            Error::MessageInProgress => defmt::write!(f, "a message is partly read"),
         }
     }
 }
@@ -271,7 +277,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
 
     /// Whether the connection is closed (close handshake done, or connection failed).
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
+        self.state == State::Closed || self.sender.is_broken()
     }
 
     /// A handle for sending, which buffers frames without flushing them.
@@ -320,6 +326,9 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     /// (which should hold 125 bytes for them); a ping or pong that arrives between the
     /// fragments of a message is answered or dropped, and only [`WebSocket::read`] shows it.
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
+        if self.receiver.in_message() && !self.is_closed() {
+            return Err(Error::MessageInProgress);
+        }
         let mut len: usize = 0;
         loop {
             let event = self.next_event()?;
@@ -375,7 +384,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
 
     /// Drives the receiver until it yields an event, handling pings and close on the way.
     fn next_event(&mut self) -> Result<RawEvent, Error<T::Error>> {
-        if self.state == State::Closed {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         loop {
@@ -613,7 +622,20 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         Ok(())
     }
 
+    /// Writes a frame. After a failed write the stream may end inside a frame, so the
+    /// connection sends nothing more ([`Error::Closed`]).
     fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
+        if self.sender.is_broken() {
+            return Err(Error::Closed);
+        }
+        let result = self.write_frame(header, payload);
+        if result.is_err() {
+            self.sender.set_broken();
+        }
+        result
+    }
+
+    fn write_frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
         let encoded = header.emit();
         if !self.put(encoded.as_bytes()) {
             self.drain()?;
@@ -658,8 +680,16 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
 
     /// Writes out everything buffered and flushes the transport.
     pub fn flush(&mut self) -> Result<(), Error<T::Error>> {
-        self.drain()?;
-        self.io.flush().map_err(Error::Io)
+        if self.sender.is_broken() {
+            return Err(Error::Closed);
+        }
+        let result = self
+            .drain()
+            .and_then(|()| self.io.flush().map_err(Error::Io));
+        if result.is_err() {
+            self.sender.set_broken();
+        }
+        result
     }
 }
 

@@ -626,6 +626,8 @@ pub struct Sender {
     /// The type of the fragmented message being sent, if one is open.
     message: Option<MessageKind>,
     close_sent: bool,
+    /// A write failed part-way: the byte stream is cut and nothing more can be sent.
+    broken: bool,
 }
 
 impl Sender {
@@ -635,6 +637,7 @@ impl Sender {
             role,
             message: None,
             close_sent: false,
+            broken: false,
         }
     }
 
@@ -646,6 +649,17 @@ impl Sender {
     /// Whether a close frame has been sent.
     pub const fn is_closed(&self) -> bool {
         self.close_sent
+    }
+
+    /// Marks the byte stream as cut (a write failed part-way through a frame): the
+    /// driver sends nothing more.
+    pub fn set_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether a write failed part-way through a frame.
+    pub const fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Whether a fragmented message has been started and not finished.
