@@ -102,6 +102,9 @@ impl<E> defmt::Format for Error<E> {
     }
 }
 
+/// The least a write should carry when a large payload follows its header.
+const MIN_WRITE: usize = 4096;
+
 /// A source of masking keys for a client's frames: each must be fresh and unpredictable
 /// (RFC 6455 section 10.3). Closures `FnMut() -> [u8; 4]` are sources.
 pub trait MaskSource {
@@ -144,6 +147,7 @@ struct RxBuf<'b> {
 }
 
 impl RxBuf<'_> {
+    #[inline]
     fn consume(&mut self, n: usize) {
         self.start = self.start.saturating_add(n).min(self.end);
         if self.start == self.end {
@@ -306,6 +310,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
 
     /// Like [`WebSocket::read`], and also returns a [`Writer`], so that the event's bytes
     /// can be sent on (an echo, a relay) without first being copied out.
+    #[inline]
     pub fn read_split(&mut self) -> Result<Split<'_, T, R>, Error<T::Error>> {
         let event = self.next_event()?;
         let writer = Writer {
@@ -383,6 +388,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     }
 
     /// Drives the receiver until it yields an event, handling pings and close on the way.
+    #[inline]
     fn next_event(&mut self) -> Result<RawEvent, Error<T::Error>> {
         if self.is_closed() {
             return Err(Error::Closed);
@@ -557,6 +563,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
     /// Buffers one frame of a message: the first opens the message with `kind`, later
     /// ones continue it (with the same `kind`), and `last` ends it. Text fragments may
     /// split a character; the whole message must be UTF-8.
+    #[inline]
     pub fn send_fragment(
         &mut self,
         kind: MessageKind,
@@ -602,6 +609,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
     }
 
     /// Appends `bytes` to the buffer if they fit.
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> bool {
         let end = self.len.saturating_add(bytes.len());
         match self.buf.get_mut(*self.len..end) {
@@ -624,6 +632,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
 
     /// Writes a frame. After a failed write the stream may end inside a frame, so the
     /// connection sends nothing more ([`Error::Closed`]).
+    #[inline]
     fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
         if self.sender.is_broken() {
             return Err(Error::Closed);
@@ -635,6 +644,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         result
     }
 
+    #[inline]
     fn write_frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
         let encoded = header.emit();
         if !self.put(encoded.as_bytes()) {
@@ -646,11 +656,16 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         match header.mask {
             None => {
                 if !self.put(payload) {
+                    // It does not fit. Send a large rest straight from the caller's slice,
+                    // one copy less; but first top the buffer up to a few KiB with the
+                    // payload's start, so that the header never goes out in a tiny write.
+                    let free = self.buf.len().saturating_sub(*self.len);
+                    let top_up = MIN_WRITE.saturating_sub(*self.len).min(free);
+                    let (head, rest) = payload.split_at(top_up.min(payload.len()));
+                    self.put(head);
                     self.drain()?;
-                    // A large payload goes straight from the caller's slice rather than
-                    // through the buffer: one copy less, and the header is already out.
-                    if payload.len() > self.buf.len() / 2 || !self.put(payload) {
-                        self.io.write_all(payload).map_err(Error::Io)?;
+                    if rest.len() > self.buf.len() / 2 || !self.put(rest) {
+                        self.io.write_all(rest).map_err(Error::Io)?;
                     }
                 }
             }

@@ -120,9 +120,12 @@ fn main() {
     println!(
         "   (masked client frames read from a slice, replies written to a sink; binary messages;"
     );
-    println!("    ws13 with 32 KiB receive and transmit buffers, as examples/echo_server.rs)");
-    let mut rx = vec![0u8; 32 * 1024];
-    let mut tx = vec![0u8; 32 * 1024];
+    println!(
+        "    ws13 with 46 KiB to receive and 16 KiB to send in one allocation, as examples/echo_server.rs)"
+    );
+    let mut buffers = vec![0u8; (46 + 2 + 16) * 1024];
+    let (rx, rest) = buffers.split_at_mut(46 * 1024);
+    let tx = &mut rest[2 * 1024..];
     for (size, count, target) in [
         (32usize, 50_000usize, 3.0),
         (4096, 2_000, f64::NAN),
@@ -130,12 +133,12 @@ fn main() {
     ] {
         let count = if quick { count / 4 } else { count };
         let input = client_stream(count, size);
-        assert_eq!(ws13_echo(&input, &mut rx, &mut tx).0, count);
+        assert_eq!(ws13_echo(&input, rx, tx).0, count);
         assert_eq!(tungstenite_echo(&input).0, count);
         let (tw, tt) = race(
             rounds,
             || {
-                black_box(ws13_echo(&input, &mut rx, &mut tx));
+                black_box(ws13_echo(&input, rx, tx));
             },
             || {
                 black_box(tungstenite_echo(&input));
