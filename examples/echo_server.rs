@@ -162,7 +162,11 @@ fn main() {
                     eprintln!("echo_server: cannot start a thread: {e}");
                 }
             }
-            Err(e) => eprintln!("echo_server: accept failed: {e}"),
+            Err(e) => {
+                // Out of file descriptors, say: wait before trying again, not in a busy loop.
+                eprintln!("echo_server: accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }

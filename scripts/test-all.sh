@@ -36,6 +36,12 @@ cargo test --doc 2>&1 | tee -a "$LOG"
 stage "Autobahn|Testsuite cases 1-10, server and client roles, strict"
 bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 
+stage "fuzzing: 5 cargo-fuzz targets, ${FUZZ_SECONDS:-60}s each, corpus replayed with panic=abort"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee -a "$LOG"
+
+stage "load: 1,000 concurrent echo connections x 100 messages; 300 stalled handshakes"
+bash scripts/load-test.sh 2>&1 | tee -a "$LOG"
+
 stage "Cortex-M: no_std builds for thumbv6m and thumbv7em (plain and defmt), core tests and firmware example under QEMU"
 bash scripts/qemu-test.sh 2>&1 | tee -a "$LOG"
 
@@ -52,5 +58,7 @@ printf '\n==== all stages passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 6
 rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
 interop=$(grep -E '^[0-9]+ passed, 0 failed$' "$LOG" | awk '{print $1}' | tail -n 1)
 autobahn=$(grep -E '^(server|client): [0-9]+ cases: ' "$LOG" | grep -Eo '(OK|INFORMATIONAL)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
-printf 'rust tests: %d, Autobahn cases (both roles): %d, interop checks: %d\n' "$rust" "$autobahn" "${interop:-0}"
-printf 'total: %d passed, 0 failed\n' $((rust + autobahn + ${interop:-0}))
+others=$(grep -E '^(fuzz|load): [0-9]+ passed, 0 failed' "$LOG" | awk '{s += $2} END {print s + 0}')
+printf 'rust tests: %d, Autobahn cases (both roles): %d, interop checks: %d, fuzz and load checks: %d\n' \
+    "$rust" "$autobahn" "${interop:-0}" "$others"
+printf 'total: %d passed, 0 failed\n' $((rust + autobahn + ${interop:-0} + others))

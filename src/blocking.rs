@@ -65,10 +65,10 @@ impl<E> From<SendError> for Error<E> {
     }
 }
 
-impl<E: fmt::Debug> fmt::Display for Error<E> {
+impl<E: fmt::Debug + fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io(e) => write!(f, "transport error: {e:?}"),
+            Error::Io(e) => write!(f, "transport error: {e}"),
             Error::Eof => f.write_str("connection ended without a close handshake"),
             Error::Protocol(e) => write!(f, "protocol error ({}): {e}", e.close_code()),
             Error::Request(e) => write!(f, "refused request (HTTP {}): {e}", e.status()),
@@ -82,7 +82,7 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for Error<E> {}
+impl<E: fmt::Debug + fmt::Display> core::error::Error for Error<E> {}
 
 #[cfg(feature = "defmt")]
 impl<E> defmt::Format for Error<E> {
@@ -182,6 +182,9 @@ impl RxBuf<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Open,
+    /// A read error interrupted [`WebSocket::read_message`] after it had copied this
+    /// many bytes of a message into the caller's buffer: the next call goes on from there.
+    Collecting(usize),
     /// The close handshake is over, or the connection failed.
     Closed,
 }
@@ -304,6 +307,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     /// A peer that breaks the protocol gets a close frame with the error's code, and the
     /// error is returned.
     pub fn read(&mut self) -> Result<Event<'_>, Error<T::Error>> {
+        self.stop_collecting();
         let event = self.next_event()?;
         Ok(event.resolve(self.rx.buf))
     }
@@ -312,6 +316,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     /// can be sent on (an echo, a relay) without first being copied out.
     #[inline]
     pub fn read_split(&mut self) -> Result<Split<'_, T, R>, Error<T::Error>> {
+        self.stop_collecting();
         let event = self.next_event()?;
         let writer = Writer {
             io: &mut self.io,
@@ -327,16 +332,34 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     ///
     /// A data message larger than `buf` fails the connection with close code 1009
     /// ([`ProtocolError::MessageTooBig`]); use [`WebSocket::read`] to stream messages of
-    /// any size. Pings, pongs and close are returned too, their payload copied into `buf`
+    /// any size. If a read error (a timeout) interrupts it, call it again with the same
+    /// `buf`: it goes on where it stopped, keeping what it had already copied. Calling
+    /// [`WebSocket::read`] in between gives up that part of the message (and `read_message`
+    /// then refuses to start inside it: [`Error::MessageInProgress`]).
+    /// Pings, pongs and close are returned too, their payload copied into `buf`
     /// (which should hold 125 bytes for them); a ping or pong that arrives between the
     /// fragments of a message is answered or dropped, and only [`WebSocket::read`] shows it.
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
-        if self.receiver.in_message() && !self.is_closed() {
-            return Err(Error::MessageInProgress);
-        }
-        let mut len: usize = 0;
+        let mut len: usize = match self.state {
+            State::Collecting(len) => len,
+            _ if self.receiver.in_message() && !self.is_closed() => {
+                return Err(Error::MessageInProgress);
+            }
+            _ => 0,
+        };
         loop {
-            let event = self.next_event()?;
+            let event = match self.next_event() {
+                Ok(event) => event,
+                Err(e) => {
+                    if !self.is_closed() {
+                        // A read error (a timeout) that left the connection open: keep
+                        // what is already in the caller's buffer for the next call.
+                        self.state = State::Collecting(len);
+                    }
+                    return Err(e);
+                }
+            };
+            self.stop_collecting();
             let kind = match event {
                 RawEvent::Data {
                     kind, last, span, ..
@@ -384,6 +407,13 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                 // Validated piece by piece as it arrived.
                 MessageKind::Text => Message::Text(core::str::from_utf8(data).unwrap_or("")),
             });
+        }
+    }
+
+    /// Forgets the progress of an interrupted [`WebSocket::read_message`].
+    fn stop_collecting(&mut self) {
+        if let State::Collecting(_) = self.state {
+            self.state = State::Open;
         }
     }
 

@@ -59,6 +59,13 @@ impl io::Read for DeadlineStream {
                 return Err(io::ErrorKind::TimedOut.into());
             }
             self.stream.set_read_timeout(Some(left))?;
+            return match self.stream.read(buf) {
+                // The socket's timeout, set to the deadline, ran out: say so.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
+                }
+                other => other,
+            };
         }
         self.stream.read(buf)
     }
