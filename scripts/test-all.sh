@@ -58,7 +58,12 @@ printf '\n==== all stages passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 6
 rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
 interop=$(grep -E '^[0-9]+ passed, 0 failed$' "$LOG" | awk '{print $1}' | tail -n 1)
 autobahn=$(grep -E '^(server|client): [0-9]+ cases: ' "$LOG" | grep -Eo '(OK|INFORMATIONAL)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
-others=$(grep -E '^(fuzz|load): [0-9]+ passed, 0 failed' "$LOG" | awk '{s += $2} END {print s + 0}')
+# Each of these scripts ends with its own total: count only its last line.
+others=0
+for name in fuzz load; do
+    n=$(grep -E "^$name: [0-9]+ passed, 0 failed" "$LOG" | tail -n 1 | awk '{print $2}')
+    others=$((others + ${n:-0}))
+done
 printf 'rust tests: %d, Autobahn cases (both roles): %d, interop checks: %d, fuzz and load checks: %d\n' \
     "$rust" "$autobahn" "${interop:-0}" "$others"
 printf 'total: %d passed, 0 failed\n' $((rust + autobahn + ${interop:-0} + others))
