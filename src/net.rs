@@ -6,6 +6,7 @@
 //! [`TcpStream`] whose reads can be bounded by a deadline, so that a client stalling in
 //! the handshake cannot hold a server thread however slowly it trickles bytes.
 
+use core::borrow::Borrow;
 use core::hash::{BuildHasher, Hasher};
 use std::collections::hash_map::RandomState;
 use std::io;
@@ -18,21 +19,24 @@ pub use embedded_io_adapters::std::FromStd;
 use crate::blocking::{self, Connected, Error, Incoming, MaskSource};
 use crate::handshake::client::{ClientError, ClientRequest, Url};
 
-/// A TCP stream as an `embedded-io` transport.
-pub type TcpTransport = FromStd<DeadlineStream>;
+/// A TCP stream as an `embedded-io` transport. `S` is the stream itself or a reference
+/// to it: with `&TcpStream` the caller keeps the stream, to close it gracefully with
+/// [`linger`] once the WebSocket is gone, whatever way it ended.
+pub type TcpTransport<S = TcpStream> = FromStd<DeadlineStream<S>>;
 
-/// A [`TcpStream`] whose reads fail with [`io::ErrorKind::TimedOut`] once a deadline has
-/// passed, however the bytes trickle in. Without a deadline it is the plain stream (and
-/// the stream's own read timeout, if set, applies to each read).
+/// A [`TcpStream`] (or a reference to one) whose reads fail with
+/// [`io::ErrorKind::TimedOut`] once a deadline has passed, however the bytes trickle in.
+/// Without a deadline it is the plain stream (and the stream's own read timeout, if set,
+/// applies to each read).
 #[derive(Debug)]
-pub struct DeadlineStream {
-    stream: TcpStream,
+pub struct DeadlineStream<S = TcpStream> {
+    stream: S,
     deadline: Option<Instant>,
 }
 
-impl DeadlineStream {
+impl<S: Borrow<TcpStream>> DeadlineStream<S> {
     /// Wraps `stream`, with no deadline.
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: S) -> Self {
         DeadlineStream {
             stream,
             deadline: None,
@@ -47,19 +51,25 @@ impl DeadlineStream {
 
     /// The stream.
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.borrow()
+    }
+
+    /// Gives the stream back.
+    pub fn into_inner(self) -> S {
+        self.stream
     }
 }
 
-impl io::Read for DeadlineStream {
+impl<S: Borrow<TcpStream>> io::Read for DeadlineStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut stream: &TcpStream = self.stream.borrow();
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(io::ErrorKind::TimedOut.into());
             }
-            self.stream.set_read_timeout(Some(left))?;
-            return match self.stream.read(buf) {
+            stream.set_read_timeout(Some(left))?;
+            return match stream.read(buf) {
                 // The socket's timeout, set to the deadline, ran out: say so.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
@@ -67,17 +77,19 @@ impl io::Read for DeadlineStream {
                 other => other,
             };
         }
-        self.stream.read(buf)
+        stream.read(buf)
     }
 }
 
-impl io::Write for DeadlineStream {
+impl<S: Borrow<TcpStream>> io::Write for DeadlineStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        let mut stream: &TcpStream = self.stream.borrow();
+        stream.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        let mut stream: &TcpStream = self.stream.borrow();
+        stream.flush()
     }
 }
 
@@ -121,11 +133,12 @@ impl MaskSource for OsMask {
     }
 }
 
-/// Reads a request from a freshly accepted TCP stream into `rx` (see [`Incoming::read`]).
-pub fn accept(
-    stream: TcpStream,
+/// Reads a request from a freshly accepted TCP stream (or a reference to one) into `rx`
+/// (see [`Incoming::read`]).
+pub fn accept<S: Borrow<TcpStream>>(
+    stream: S,
     rx: &mut [u8],
-) -> Result<Incoming<'_, TcpTransport>, Error<io::Error>> {
+) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
     Incoming::read(FromStd::new(DeadlineStream::new(stream)), rx)
 }
 
@@ -133,12 +146,12 @@ pub fn accept(
 /// stalls gets [`Error::Io`] with [`io::ErrorKind::TimedOut`]. The deadline is cleared
 /// once the request is in, and `idle` becomes the stream's read timeout for what follows
 /// (`None`: reads wait as long as it takes).
-pub fn accept_within(
-    stream: TcpStream,
+pub fn accept_within<S: Borrow<TcpStream>>(
+    stream: S,
     rx: &mut [u8],
     timeout: Duration,
     idle: Option<Duration>,
-) -> Result<Incoming<'_, TcpTransport>, Error<io::Error>> {
+) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
     let mut conn = DeadlineStream::new(stream);
     conn.set_deadline(Instant::now().checked_add(timeout));
     let mut incoming = Incoming::read(FromStd::new(conn), rx)?;
