@@ -138,6 +138,20 @@ impl MaskSource for NoMask {
     }
 }
 
+/// A [`Writer`] over a [`WebSocket`]'s sending fields only, so that the receive buffer
+/// can stay borrowed beside it (a macro: a method would borrow the whole connection).
+macro_rules! writer {
+    ($ws:expr) => {
+        Writer {
+            io: &mut $ws.io,
+            buf: $ws.tx,
+            len: &mut $ws.tx_len,
+            sender: &mut $ws.sender,
+            rng: &mut $ws.rng,
+        }
+    };
+}
+
 /// A receive buffer: bytes `start..end` are received and not yet consumed.
 #[derive(Debug)]
 struct RxBuf<'b> {
@@ -289,13 +303,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
 
     /// A handle for sending, which buffers frames without flushing them.
     pub fn writer(&mut self) -> Writer<'_, T, R> {
-        Writer {
-            io: &mut self.io,
-            buf: self.tx,
-            len: &mut self.tx_len,
-            sender: &mut self.sender,
-            rng: &mut self.rng,
-        }
+        writer!(self)
     }
 
     /// Reads the next event: a piece of a data message, a ping, a pong or the peer's close.
@@ -318,13 +326,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     pub fn read_split(&mut self) -> Result<Split<'_, T, R>, Error<T::Error>> {
         self.stop_collecting();
         let event = self.next_event()?;
-        let writer = Writer {
-            io: &mut self.io,
-            buf: self.tx,
-            len: &mut self.tx_len,
-            sender: &mut self.sender,
-            rng: &mut self.rng,
-        };
+        let writer = writer!(self);
         Ok((event.resolve(self.rx.buf), writer))
     }
 
@@ -438,13 +440,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
             let event = event.offset(start);
             match event {
                 RawEvent::Ping(span) if !self.sender.is_closed() => {
-                    let mut writer = Writer {
-                        io: &mut self.io,
-                        buf: self.tx,
-                        len: &mut self.tx_len,
-                        sender: &mut self.sender,
-                        rng: &mut self.rng,
-                    };
+                    let mut writer = writer!(self);
                     // The pong goes out with the next flush, at the latest before the
                     // next blocking read.
                     writer.control(true, span.of(self.rx.buf))?;
