@@ -252,50 +252,98 @@ impl EncodedHeader {
 /// XORs `data` with the masking key, as if `data` began `offset` bytes into the payload.
 ///
 /// Masking is its own inverse. `offset` lets a payload be unmasked piece by piece as it
-/// arrives, across reads. Works 32 bytes at a time (which the compiler turns into vector
-/// instructions), from a 16-byte boundary of memory when `data` is long, in safe code.
+/// arrives, across reads. Works 64 bytes at a time (which the compiler turns into vector
+/// instructions), from a 32-byte boundary of memory when `data` is long, in safe code.
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     /// Below this length, aligning first costs more than it saves.
-    const ALIGN_FROM: usize = 256;
+    const ALIGN_FROM: usize = 128;
+    let key = rotate_key(key, offset);
     let head = if data.len() >= ALIGN_FROM {
         // A byte pointer can always be aligned; `min` covers `align_offset`'s escape hatch.
-        data.as_ptr().align_offset(16).min(data.len())
+        data.as_ptr().align_offset(32).min(data.len())
     } else {
         0
     };
     let (head, body) = data.split_at_mut(head);
-    mask_words(head, key, offset);
-    // Only the offset modulo 4 matters, and 2^64 is a multiple of 4: wrapping is exact.
-    mask_words(body, key, offset.wrapping_add(head.len()));
+    mask_short(head, key);
+    let key = rotate_key(key, head.len());
+    let word = key_word(key);
+    let mut blocks = body.chunks_exact_mut(64);
+    for block in &mut blocks {
+        xor_words(block, word);
+    }
+    mask_short(blocks.into_remainder(), key);
 }
 
-/// [`apply_mask`] without the alignment step: 32-byte blocks, then words, then bytes.
+/// The key for a piece that begins `offset` bytes into the payload, so that the piece's
+/// first byte is masked with its first byte.
 #[inline(always)]
-fn mask_words(data: &mut [u8], key: [u8; 4], offset: usize) {
+fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
     // At most 24: the multiplication cannot overflow.
     let rot = ((offset % 4) as u32).wrapping_mul(8);
-    let key = u32::from_be_bytes(key).rotate_left(rot).to_be_bytes();
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut blocks = data.chunks_exact_mut(32);
-    for block in &mut blocks {
-        for chunk in block.chunks_exact_mut(8) {
-            if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
-                *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
-            }
-        }
-    }
-    let mut words = blocks.into_remainder().chunks_exact_mut(8);
-    for chunk in &mut words {
+    u32::from_be_bytes(key).rotate_left(rot).to_be_bytes()
+}
+
+/// The key twice over, as the 8-byte word that masks 8 bytes at once. (Built with a
+/// multiplication: the compiler makes a long chain of shifts of the byte-by-byte form.)
+#[inline(always)]
+fn key_word(key: [u8; 4]) -> u64 {
+    // k * (2^32 + 1) is k in both halves; k < 2^32, so it does not wrap.
+    u64::from(u32::from_ne_bytes(key)).wrapping_mul(0x1_0000_0001)
+}
+
+/// XORs every whole 8-byte word of `data` with `word`.
+#[inline(always)]
+fn xor_words(data: &mut [u8], word: u64) {
+    for chunk in data.chunks_exact_mut(8) {
         if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
             *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
         }
     }
-    for (b, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
-        *b ^= *k;
+}
+
+/// Masks fewer than 64 bytes at offset 0, in straight-line steps of 32, 16, 8, 4, 2 and
+/// 1 bytes (no loop for the compiler to unroll and vectorize all over again).
+#[inline(always)]
+fn mask_short(data: &mut [u8], key: [u8; 4]) {
+    let word = key_word(key);
+    let (bytes32, rest) = split_chunk::<32>(data);
+    if let Some(bytes) = bytes32 {
+        xor_words(bytes, word);
     }
+    let (bytes16, rest) = split_chunk::<16>(rest);
+    if let Some(bytes) = bytes16 {
+        xor_words(bytes, word);
+    }
+    let (eight, rest) = split_chunk::<8>(rest);
+    if let Some(bytes) = eight {
+        *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
+    }
+    let (four, rest) = split_chunk::<4>(rest);
+    if let Some(bytes) = four {
+        *bytes = (u32::from_ne_bytes(*bytes) ^ u32::from_ne_bytes(key)).to_ne_bytes();
+    }
+    // Each step so far covered a multiple of 4 bytes: the key is back at its start.
+    let (two, rest) = split_chunk::<2>(rest);
+    let mut last = key[0];
+    if let Some(bytes) = two {
+        *bytes = (u16::from_ne_bytes(*bytes) ^ u16::from_ne_bytes([key[0], key[1]])).to_ne_bytes();
+        last = key[2];
+    }
+    if let Some(byte) = rest.first_mut() {
+        *byte ^= last;
+    }
+}
+
+/// The first `N` bytes of `data` as an array, if there are that many, and the rest.
+#[inline(always)]
+fn split_chunk<const N: usize>(data: &mut [u8]) -> (Option<&mut [u8; N]>, &mut [u8]) {
+    if data.len() < N {
+        return (None, data);
+    }
+    let (head, rest) = data.split_at_mut(N);
+    (<&mut [u8; N]>::try_from(head).ok(), rest)
 }
 
 /// A close status code (RFC 6455 section 7.4).
@@ -527,6 +575,30 @@ mod tests {
                 pos = end;
             }
             assert_eq!(data, expected, "step {step}");
+        }
+    }
+
+    #[test]
+    fn mask_matches_bytewise_at_every_alignment_length_and_offset() {
+        let key = [0x01, 0x80, 0x7F, 0xFE];
+        let original: std::vec::Vec<u8> = (0..600u32).map(|i| (i * 13 + 5) as u8).collect();
+        // Every start address modulo 64, lengths around every step of the block loop and
+        // both sides of the alignment threshold, and every key offset.
+        for start in 0..64 {
+            for len in (0..=300).chain([511, 512, 513]) {
+                for offset in 0..8 {
+                    let mut data = original.clone();
+                    apply_mask(&mut data[start..start + len], key, offset);
+                    for (i, (got, was)) in data.iter().zip(&original).enumerate() {
+                        let want = if (start..start + len).contains(&i) {
+                            was ^ key[(i - start + offset) % 4]
+                        } else {
+                            *was
+                        };
+                        assert_eq!(*got, want, "start {start} len {len} offset {offset} at {i}");
+                    }
+                }
+            }
         }
     }
 
