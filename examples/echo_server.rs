@@ -5,8 +5,12 @@
 //! ```
 //!
 //! One thread per connection, each with 64 KiB of buffers (46 KiB to receive, 16 KiB to
-//! send): messages of any size are streamed through, piece by piece, never collected. Subprotocol
-//! `ws13.echo` is selected when the client offers it. One log line per connection.
+//! send): messages of any size are streamed through, piece by piece, never collected.
+//! Binary frames go back as they came, one frame for one, their payload sent on as it
+//! arrives; text goes back as fragments, one per piece received, so that a message found
+//! to be invalid UTF-8 part-way can still be refused with 1007 (inside a frame already
+//! started, no close frame could be sent). Subprotocol `ws13.echo` is selected when the
+//! client offers it. One log line per connection.
 //!
 //! A client must send its whole request within 10 s. A connection silent for 30 s gets
 //! a ping, and is closed with 1001 if nothing comes back within 10 s more.
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use ws13::blocking::Error;
 use ws13::proto::{Event, Keepalive, KeepaliveAction};
-use ws13::{net, CloseCode};
+use ws13::{net, CloseCode, MessageKind};
 
 const PAGE: &str = include_str!("echo_page.html");
 /// Receive buffer: the larger share, so that each read moves more of a big message.
@@ -68,15 +72,21 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
     }
     let protocol = request.offers_protocol("ws13.echo").then_some("ws13.echo");
     let mut ws = incoming.accept(tx, protocol)?;
-    // Time for the keepalive is read here, in the driver, and passed into the core.
+    // Time for the keepalive is read here, in the driver, and passed into the core; only
+    // when a read times out (every TICK of silence), not for every event.
     let start = Instant::now();
     let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut keepalive = Keepalive::new(KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, now_ms());
+    let mut heard = false;
     loop {
         let (event, mut writer) = match ws.read_split() {
             Ok(split) => split,
             Err(Error::Io(e)) if is_timeout(&e) => {
-                match keepalive.poll(now_ms()) {
+                let now = now_ms();
+                if std::mem::take(&mut heard) {
+                    keepalive.seen(now);
+                }
+                match keepalive.poll(now) {
                     KeepaliveAction::Wait => {}
                     KeepaliveAction::SendPing => ws.send_ping(b"keepalive")?,
                     KeepaliveAction::TimedOut => {
@@ -90,19 +100,29 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
             }
             Err(e) => return Err(e),
         };
-        keepalive.seen(now_ms());
+        heard = true;
         match event {
             Event::Data {
                 kind,
                 last,
                 payload,
+                frame_remaining,
+                frame_fin,
                 ..
             } => {
                 stats.bytes += payload.len() as u64;
                 if last {
                     stats.messages += 1;
                 }
-                writer.send_fragment(kind, payload, last)?;
+                if kind == MessageKind::Binary {
+                    if writer.frame_remaining() == 0 {
+                        let len = payload.len() as u64 + frame_remaining;
+                        writer.begin_frame(kind, len, frame_fin)?;
+                    }
+                    writer.send_payload(payload)?;
+                } else {
+                    writer.send_fragment(kind, payload, last)?;
+                }
             }
             Event::Close(_) => return Ok("closed"),
             Event::Ping(_) | Event::Pong(_) => {}

@@ -24,7 +24,8 @@ use crate::frame::{self, CloseCode, FrameHeader};
 use crate::handshake::client::{ClientError, ClientRequest, ResponseParser};
 use crate::handshake::server::{self, Request, RequestError, RequestParser, WriteError};
 use crate::proto::{
-    CloseFrame, Event, MessageKind, ProtocolError, RawEvent, Receiver, Role, SendError, Sender,
+    CloseFrame, Event, MessageKind, PayloadMask, ProtocolError, RawEvent, Receiver, Role,
+    SendError, Sender,
 };
 
 /// The smallest buffer a [`WebSocket`] accepts, for receiving and for transmitting: room
@@ -146,6 +147,7 @@ macro_rules! writer {
             io: &mut $ws.io,
             buf: $ws.tx,
             len: &mut $ws.tx_len,
+            pending: &mut $ws.pending,
             sender: &mut $ws.sender,
             rng: &mut $ws.rng,
         }
@@ -192,6 +194,27 @@ impl RxBuf<'_> {
     }
 }
 
+/// A control frame owed to the peer that must wait until the data frame being sent is
+/// complete (a frame's payload cannot be interrupted). Its payload waits at the end of
+/// the transmit buffer; the number is the payload's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    None,
+    /// The answer to a ping that arrived meanwhile (the latest one, if several did).
+    Pong(u8),
+    /// The echo of the peer's close frame: its status code, if it had one.
+    Close(u8),
+}
+
+impl Pending {
+    const fn len(self) -> usize {
+        match self {
+            Pending::None => 0,
+            Pending::Pong(n) | Pending::Close(n) => n as usize,
+        }
+    }
+}
+
 /// The connection's own state besides its buffers and transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -211,6 +234,7 @@ pub struct WebSocket<'b, T, R = NoMask> {
     rx: RxBuf<'b>,
     tx: &'b mut [u8],
     tx_len: usize,
+    pending: Pending,
     receiver: Receiver,
     sender: Sender,
     state: State,
@@ -263,6 +287,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
             },
             tx,
             tx_len: 0,
+            pending: Pending::None,
             receiver: Receiver::new(role),
             sender: Sender::new(role),
             state: State::Open,
@@ -441,9 +466,15 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
             match event {
                 RawEvent::Ping(span) if !self.sender.is_closed() => {
                     let mut writer = writer!(self);
-                    // The pong goes out with the next flush, at the latest before the
-                    // next blocking read.
-                    writer.control(true, span.of(self.rx.buf))?;
+                    let payload = span.of(self.rx.buf);
+                    if writer.sender.frame_remaining() > 0 {
+                        // Inside one of our frames: answered once it is complete.
+                        writer.defer(Pending::Pong, payload)?;
+                    } else {
+                        // The pong goes out with the next flush, at the latest before
+                        // the next blocking read.
+                        writer.control(true, payload)?;
+                    }
                 }
                 RawEvent::Close(code, _) => {
                     self.state = State::Closed;
@@ -452,7 +483,13 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                         // The peer is done: if it is gone already, the echo is moot and
                         // its close is still the event to report.
                         let echo = code.map(|code| CloseFrame { code, reason: "" });
-                        if self.writer().close(echo).is_ok() {
+                        if self.sender.frame_remaining() > 0 {
+                            // After the frame being sent, which the application may
+                            // still finish (RFC 6455 section 5.5.1 allows the wait).
+                            let code = code.map(|c| c.0.to_be_bytes()).unwrap_or_default();
+                            let code = if echo.is_some() { code.as_slice() } else { &[] };
+                            let _ = self.writer().defer(Pending::Close, code);
+                        } else if self.writer().close(echo).is_ok() {
                             let _ = self.flush();
                         }
                     }
@@ -490,6 +527,13 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     /// had not finished; the transport's owner closes it (see `net::linger` on std).
     fn fail(&mut self, error: ProtocolError) -> Error<T::Error> {
         self.state = State::Closed;
+        if self.sender.frame_remaining() > 0 {
+            // One of our frames is cut short: no close frame can follow it, and nothing
+            // more is sent (RFC 6455 section 7.1.7 asks for a close frame only where one
+            // can be sent).
+            self.sender.set_broken();
+            return Error::Protocol(error);
+        }
         let close = CloseFrame {
             code: error.close_code(),
             reason: "",
@@ -566,11 +610,18 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
 /// Sends frames on a [`WebSocket`], buffering them; see [`WebSocket::writer`] and
 /// [`WebSocket::read_split`]. Frames are written out when the buffer fills, on
 /// [`Writer::flush`], and before the connection next blocks on a read.
+///
+/// A message can be sent whole ([`Writer::send_binary`], [`Writer::send_text`]), as
+/// fragments ([`Writer::send_fragment`]), or as frames whose payload is streamed in
+/// chunks ([`Writer::begin_frame`], then [`Writer::send_payload`]): a message of known
+/// length but larger than any buffer goes out as one frame, for peers that handle
+/// fragments badly, and a relay sends frames on as they arrive.
 #[derive(Debug)]
 pub struct Writer<'w, T, R> {
     io: &'w mut T,
     buf: &'w mut [u8],
     len: &'w mut usize,
+    pending: &'w mut Pending,
     sender: &'w mut Sender,
     rng: &'w mut R,
 }
@@ -596,11 +647,78 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         data: &[u8],
         last: bool,
     ) -> Result<(), Error<T::Error>> {
+        self.begin_frame(kind, data.len() as u64, last)?;
+        self.send_payload(data)
+    }
+
+    /// Starts a frame of a message (as [`Writer::send_fragment`] would: the first opens
+    /// the message with `kind`, `last` ends it) whose `len` payload bytes follow through
+    /// [`Writer::send_payload`], in as many calls as suit the caller.
+    ///
+    /// Until all `len` bytes are sent, no other frame can be: sending one is
+    /// [`SendError::FrameOpen`]. The connection may be read meanwhile: a ping that
+    /// arrives is answered, and the peer's close echoed, once the frame is complete. But
+    /// if the peer breaks the protocol meanwhile, the frame cannot be finished and no
+    /// close frame can follow it: the connection is dropped without one. (A relay of text
+    /// that must be able to refuse invalid UTF-8 with 1007 therefore sends fragments.)
+    ///
+    /// A relay sends each received piece on in a frame of the same length and FIN:
+    ///
+    /// ```
+    /// # use ws13::blocking::{Error, MaskSource, WebSocket};
+    /// # use ws13::Event;
+    /// # fn relay<T: embedded_io::Read + embedded_io::Write, R: MaskSource>(
+    /// #     ws: &mut WebSocket<'_, T, R>,
+    /// # ) -> Result<(), Error<T::Error>> {
+    /// if let (Event::Data { kind, payload, frame_remaining, frame_fin, .. }, mut writer) =
+    ///     ws.read_split()?
+    /// {
+    ///     if writer.frame_remaining() == 0 {
+    ///         writer.begin_frame(kind, payload.len() as u64 + frame_remaining, frame_fin)?;
+    ///     }
+    ///     writer.send_payload(payload)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn begin_frame(
+        &mut self,
+        kind: MessageKind,
+        len: u64,
+        last: bool,
+    ) -> Result<(), Error<T::Error>> {
+        if self.sender.is_broken() {
+            return Err(Error::Closed);
+        }
         let rng = &mut *self.rng;
-        let header = self
-            .sender
-            .data(kind, last, data.len() as u64, || rng.next_key())?;
-        self.frame(header, data)
+        let header = self.sender.data(kind, last, len, || rng.next_key())?;
+        let result = self.put_header(header);
+        self.check(result)
+    }
+
+    /// Sends the next bytes of the frame started by [`Writer::begin_frame`]; more than
+    /// the frame still owes is [`SendError::PayloadTooLong`], and nothing is sent.
+    ///
+    /// Small pieces are buffered; a large one is written straight from `data`.
+    #[inline]
+    pub fn send_payload(&mut self, data: &[u8]) -> Result<(), Error<T::Error>> {
+        if self.sender.is_broken() {
+            return Err(Error::Closed);
+        }
+        let mask = self.sender.payload(data.len())?;
+        let result = self.put_payload(mask, data);
+        self.check(result)?;
+        if self.sender.frame_remaining() == 0 && *self.pending != Pending::None {
+            self.release()?;
+        }
+        Ok(())
+    }
+
+    /// Payload bytes the frame being sent still owes ([`Writer::begin_frame`]); 0 when
+    /// no frame is open.
+    pub fn frame_remaining(&self) -> u64 {
+        self.sender.frame_remaining()
     }
 
     /// Buffers a ping.
@@ -634,10 +752,67 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         self.frame(header, payload.as_bytes())
     }
 
+    /// Keeps a control frame's payload at the end of the buffer until the frame being
+    /// sent is complete (see [`Pending`]). A close replaces a waiting pong; a later
+    /// ping's pong replaces an earlier one's (RFC 6455 section 5.5.3 allows answering
+    /// only the latest).
+    fn defer(&mut self, what: fn(u8) -> Pending, payload: &[u8]) -> Result<(), Error<T::Error>> {
+        if matches!(*self.pending, Pending::Close(_)) {
+            return Ok(());
+        }
+        // A control payload is at most 125 bytes: the receiver checked it.
+        let n = payload.len().min(frame::MAX_CONTROL_PAYLOAD);
+        let start = self.buf.len().saturating_sub(n);
+        if *self.len > start {
+            let result = self.drain();
+            self.check(result)?;
+        }
+        if let Some(dst) = self.buf.get_mut(start..) {
+            let n = dst.len().min(n);
+            dst.copy_from_slice(payload.get(..n).unwrap_or_default());
+        }
+        *self.pending = what(n as u8);
+        Ok(())
+    }
+
+    /// Sends the control frame that waited for the frame just completed.
+    fn release(&mut self) -> Result<(), Error<T::Error>> {
+        let pending = core::mem::replace(self.pending, Pending::None);
+        let mut payload = [0u8; frame::MAX_CONTROL_PAYLOAD];
+        let n = pending.len().min(payload.len());
+        let start = self.buf.len().saturating_sub(n);
+        let waiting = self.buf.get(start..).unwrap_or_default();
+        let payload = payload.get_mut(..waiting.len()).unwrap_or_default();
+        payload.copy_from_slice(waiting);
+        match pending {
+            Pending::None => Ok(()),
+            Pending::Pong(_) => self.control(true, payload),
+            Pending::Close(_) => {
+                let code = match *payload {
+                    [hi, lo] => Some(CloseFrame {
+                        code: CloseCode(u16::from_be_bytes([hi, lo])),
+                        reason: "",
+                    }),
+                    _ => None,
+                };
+                self.close(code)
+            }
+        }
+    }
+
+    /// The buffer's room for frames: all of it, less a waiting control payload.
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.buf.len().saturating_sub(self.pending.len())
+    }
+
     /// Appends `bytes` to the buffer if they fit.
     #[inline]
     fn put(&mut self, bytes: &[u8]) -> bool {
         let end = self.len.saturating_add(bytes.len());
+        if end > self.capacity() {
+            return false;
+        }
         match self.buf.get_mut(*self.len..end) {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
@@ -656,22 +831,34 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         Ok(())
     }
 
-    /// Writes a frame. After a failed write the stream may end inside a frame, so the
-    /// connection sends nothing more ([`Error::Closed`]).
+    /// After a failed write the stream may end inside a frame, so the connection sends
+    /// nothing more ([`Error::Closed`] from then on).
     #[inline]
-    fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
-        if self.sender.is_broken() {
-            return Err(Error::Closed);
-        }
-        let result = self.write_frame(header, payload);
+    fn check(&mut self, result: Result<(), Error<T::Error>>) -> Result<(), Error<T::Error>> {
         if result.is_err() {
             self.sender.set_broken();
         }
         result
     }
 
+    /// Writes a whole control frame.
     #[inline]
-    fn write_frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
+    fn frame(&mut self, header: FrameHeader, payload: &[u8]) -> Result<(), Error<T::Error>> {
+        if self.sender.is_broken() {
+            return Err(Error::Closed);
+        }
+        let mask = match header.mask {
+            Some(key) => PayloadMask::Key { key, offset: 0 },
+            None => PayloadMask::None,
+        };
+        let result = self
+            .put_header(header)
+            .and_then(|()| self.put_payload(mask, payload));
+        self.check(result)
+    }
+
+    #[inline]
+    fn put_header(&mut self, header: FrameHeader) -> Result<(), Error<T::Error>> {
         let encoded = header.emit();
         if !self.put(encoded.as_bytes()) {
             self.drain()?;
@@ -679,38 +866,53 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
                 return Err(Error::BufferTooSmall);
             }
         }
-        match header.mask {
-            None => {
-                if !self.put(payload) {
-                    // It does not fit. Send a large rest straight from the caller's slice,
-                    // one copy less; but first top the buffer up to a few KiB with the
-                    // payload's start, so that the header never goes out in a tiny write.
-                    let free = self.buf.len().saturating_sub(*self.len);
+        Ok(())
+    }
+
+    #[inline]
+    fn put_payload(&mut self, mask: PayloadMask, payload: &[u8]) -> Result<(), Error<T::Error>> {
+        match mask {
+            PayloadMask::None => {
+                if self.put(payload) {
+                    return Ok(());
+                }
+                // It does not fit. Send a large rest straight from the caller's slice, one
+                // copy less; but first top a buffer holding a header up to a few KiB with
+                // the payload's start, so that the header never goes out in a tiny write.
+                let mut rest = payload;
+                if *self.len > 0 {
+                    let free = self.capacity().saturating_sub(*self.len);
                     let top_up = MIN_WRITE.saturating_sub(*self.len).min(free);
-                    let (head, rest) = payload.split_at(top_up.min(payload.len()));
+                    let (head, tail) = payload.split_at(top_up.min(payload.len()));
                     self.put(head);
                     self.drain()?;
-                    if rest.len() > self.buf.len() / 2 || !self.put(rest) {
-                        self.io.write_all(rest).map_err(Error::Io)?;
-                    }
+                    rest = tail;
+                }
+                if rest.len() > self.capacity() / 2 || !self.put(rest) {
+                    self.io.write_all(rest).map_err(Error::Io)?;
                 }
             }
-            Some(key) => {
+            PayloadMask::Key { key, offset } => {
                 // Mask into the buffer, a bufferful at a time.
-                let mut done = 0;
+                let mut done: usize = 0;
                 while done < payload.len() {
-                    if *self.len == self.buf.len() {
+                    if *self.len >= self.capacity() {
                         self.drain()?;
                     }
-                    let free = self.buf.get_mut(*self.len..).unwrap_or_default();
+                    let cap = self.capacity();
+                    let free = self.buf.get_mut(*self.len..cap).unwrap_or_default();
                     let rest = payload.get(done..).unwrap_or_default();
                     let n = free.len().min(rest.len());
+                    if n == 0 {
+                        // Cannot happen: the buffer keeps room beside a waiting payload.
+                        return Err(Error::BufferTooSmall);
+                    }
                     let (dst, src) = (
                         free.get_mut(..n).unwrap_or_default(),
                         rest.get(..n).unwrap_or_default(),
                     );
                     dst.copy_from_slice(src);
-                    frame::apply_mask(dst, key, done);
+                    frame::apply_mask(dst, key, offset.wrapping_add(done));
                     *self.len = self.len.saturating_add(n);
                     done = done.saturating_add(n);
                 }
@@ -727,10 +929,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         let result = self
             .drain()
             .and_then(|()| self.io.flush().map_err(Error::Io));
-        if result.is_err() {
-            self.sender.set_broken();
-        }
-        result
+        self.check(result)
     }
 }
 

@@ -67,6 +67,13 @@ pub enum Event<'a> {
         last: bool,
         /// The piece's bytes (possibly empty).
         payload: &'a [u8],
+        /// Payload bytes of the piece's frame still to come after it (0 when the piece
+        /// ends its frame).
+        frame_remaining: u64,
+        /// Whether the piece's frame is its message's last (the frame's FIN bit). With
+        /// `frame_remaining`, enough to send frames on as they came (a relay, an echo:
+        /// see `Writer::begin_frame` in [`crate::blocking`]).
+        frame_fin: bool,
     },
     /// A ping with its payload (at most 125 bytes); it must be answered by a pong.
     Ping(&'a [u8]),
@@ -212,6 +219,10 @@ pub enum RawEvent {
         last: bool,
         /// Where the piece's bytes are.
         span: Span,
+        /// See [`Event::Data`].
+        frame_remaining: u64,
+        /// See [`Event::Data`].
+        frame_fin: bool,
     },
     /// See [`Event::Ping`].
     Ping(Span),
@@ -232,11 +243,15 @@ impl RawEvent {
                 first,
                 last,
                 span,
+                frame_remaining,
+                frame_fin,
             } => Event::Data {
                 kind,
                 first,
                 last,
                 payload: span.of(input),
+                frame_remaining,
+                frame_fin,
             },
             RawEvent::Ping(span) => Event::Ping(span.of(input)),
             RawEvent::Pong(span) => Event::Pong(span.of(input)),
@@ -256,11 +271,15 @@ impl RawEvent {
                 first,
                 last,
                 span,
+                frame_remaining,
+                frame_fin,
             } => RawEvent::Data {
                 kind,
                 first,
                 last,
                 span: span.offset(by),
+                frame_remaining,
+                frame_fin,
             },
             RawEvent::Ping(span) => RawEvent::Ping(span.offset(by)),
             RawEvent::Pong(span) => RawEvent::Pong(span.offset(by)),
@@ -462,6 +481,8 @@ impl Receiver {
                     start: 0,
                     end: take,
                 },
+                frame_remaining: remaining,
+                frame_fin: frame.fin,
             }),
         })
     }
@@ -604,6 +625,11 @@ pub enum SendError {
     InvalidCloseCode,
     /// A fragment of one type while a message of the other type is open.
     KindMismatch,
+    /// A frame was started whose payload is not all sent yet: nothing else can be sent
+    /// until it is.
+    FrameOpen,
+    /// More payload than the open frame's header announced (or no frame open).
+    PayloadTooLong,
 }
 
 impl fmt::Display for SendError {
@@ -613,31 +639,66 @@ impl fmt::Display for SendError {
             SendError::ControlTooLong => "control payload too long",
             SendError::InvalidCloseCode => "close code not allowed on the wire",
             SendError::KindMismatch => "fragment type differs from the open message's",
+            SendError::FrameOpen => "a frame's payload is still being sent",
+            SendError::PayloadTooLong => "more payload than the frame's header announced",
         })
     }
 }
 
 impl core::error::Error for SendError {}
 
-/// The sending half of a connection: decides every outgoing frame's header.
+/// The sending half of a connection: decides every outgoing frame's header, and keeps
+/// count of the payload of the data frame being sent.
+///
+/// A data frame is open from its header ([`Sender::data`]) until all the payload its
+/// header announced has been accounted for with [`Sender::payload`]; no other frame can
+/// start meanwhile. A driver that writes whole frames opens and completes each at once;
+/// one that streams a large payload in chunks keeps the frame open across calls.
 #[derive(Clone, Debug)]
 pub struct Sender {
+    /// Payload bytes the open data frame still owes (0: no frame open).
+    remaining: u64,
     role: Role,
     /// The type of the fragmented message being sent, if one is open.
     message: Option<MessageKind>,
-    close_sent: bool,
-    /// A write failed part-way: the byte stream is cut and nothing more can be sent.
-    broken: bool,
+    /// [`CLOSE_SENT`] and [`BROKEN`], packed to keep the state small.
+    flags: u8,
+    /// The open frame's masking key (a client's), and its payload sent so far modulo 4.
+    key: [u8; 4],
+    phase: u8,
+}
+
+/// A close frame has been sent.
+const CLOSE_SENT: u8 = 1 << 0;
+/// A write failed part-way: the byte stream is cut and nothing more can be sent.
+const BROKEN: u8 = 1 << 1;
+
+/// How to mask the payload bytes accounted for by one call of [`Sender::payload`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PayloadMask {
+    /// Send them as they are (a server's frames).
+    None,
+    /// XOR them with `key`, as bytes starting `offset` bytes into the frame's payload
+    /// (see [`frame::apply_mask`]).
+    Key {
+        /// The frame's masking key.
+        key: [u8; 4],
+        /// Where the bytes start in the payload, modulo 4.
+        offset: usize,
+    },
 }
 
 impl Sender {
     /// The sending half for `role`.
     pub const fn new(role: Role) -> Self {
         Sender {
+            remaining: 0,
             role,
             message: None,
-            close_sent: false,
-            broken: false,
+            flags: 0,
+            key: [0; 4],
+            phase: 0,
         }
     }
 
@@ -648,23 +709,28 @@ impl Sender {
 
     /// Whether a close frame has been sent.
     pub const fn is_closed(&self) -> bool {
-        self.close_sent
+        self.flags & CLOSE_SENT != 0
     }
 
     /// Marks the byte stream as cut (a write failed part-way through a frame): the
     /// driver sends nothing more.
     pub fn set_broken(&mut self) {
-        self.broken = true;
+        self.flags |= BROKEN;
     }
 
     /// Whether a write failed part-way through a frame.
     pub const fn is_broken(&self) -> bool {
-        self.broken
+        self.flags & BROKEN != 0
     }
 
     /// Whether a fragmented message has been started and not finished.
     pub const fn in_message(&self) -> bool {
         self.message.is_some()
+    }
+
+    /// Payload bytes the open data frame still owes; 0 when no frame is open.
+    pub const fn frame_remaining(&self) -> u64 {
+        self.remaining
     }
 
     fn mask(&self, key: impl FnOnce() -> [u8; 4]) -> Option<[u8; 4]> {
@@ -674,9 +740,22 @@ impl Sender {
         }
     }
 
-    /// The header of the next frame of a data message: the message's first frame if none
-    /// is open, else a continuation. `last` ends the message. `key` is asked for a fresh
-    /// masking key when this end is a client.
+    /// Refuses a new frame while the open one owes payload, or after the close.
+    const fn check_new_frame(&self) -> Result<(), SendError> {
+        if self.is_closed() {
+            Err(SendError::Closed)
+        } else if self.remaining > 0 {
+            Err(SendError::FrameOpen)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The header of the next frame of a data message, carrying `len` payload bytes: the
+    /// message's first frame if none is open, else a continuation. `last` ends the
+    /// message. `key` is asked for a fresh masking key when this end is a client.
+    ///
+    /// The frame stays open until its `len` bytes have gone through [`Sender::payload`].
     #[inline]
     pub fn data(
         &mut self,
@@ -685,20 +764,44 @@ impl Sender {
         len: u64,
         key: impl FnOnce() -> [u8; 4],
     ) -> Result<FrameHeader, SendError> {
-        if self.close_sent {
-            return Err(SendError::Closed);
-        }
+        self.check_new_frame()?;
         let opcode = match self.message {
             None => kind.opcode(),
             Some(open) if open == kind => OpCode::Continuation,
             Some(_) => return Err(SendError::KindMismatch),
         };
         self.message = if last { None } else { Some(kind) };
+        let mask = self.mask(key);
+        self.remaining = len;
+        self.key = mask.unwrap_or_default();
+        self.phase = 0;
         Ok(FrameHeader {
             fin: last,
             opcode,
-            mask: self.mask(key),
+            mask,
             len,
+        })
+    }
+
+    /// Accounts for the next `len` payload bytes of the open data frame, and says how to
+    /// mask them. More than the frame still owes is [`SendError::PayloadTooLong`], and
+    /// nothing is counted.
+    #[inline]
+    pub fn payload(&mut self, len: usize) -> Result<PayloadMask, SendError> {
+        let len64 = len as u64;
+        if len64 > self.remaining {
+            return Err(SendError::PayloadTooLong);
+        }
+        self.remaining = self.remaining.saturating_sub(len64);
+        let offset = usize::from(self.phase);
+        // Wrapping keeps the value modulo 4: 2^usize::BITS is a multiple of 4.
+        self.phase = (offset.wrapping_add(len) % 4) as u8;
+        Ok(match self.role {
+            Role::Client => PayloadMask::Key {
+                key: self.key,
+                offset,
+            },
+            Role::Server => PayloadMask::None,
         })
     }
 
@@ -709,9 +812,7 @@ impl Sender {
         len: usize,
         key: impl FnOnce() -> [u8; 4],
     ) -> Result<FrameHeader, SendError> {
-        if self.close_sent {
-            return Err(SendError::Closed);
-        }
+        self.check_new_frame()?;
         if len > MAX_CONTROL_PAYLOAD {
             return Err(SendError::ControlTooLong);
         }
@@ -730,9 +831,7 @@ impl Sender {
         close: Option<CloseFrame<'_>>,
         key: impl FnOnce() -> [u8; 4],
     ) -> Result<(FrameHeader, ClosePayload), SendError> {
-        if self.close_sent {
-            return Err(SendError::Closed);
-        }
+        self.check_new_frame()?;
         let mut payload = ClosePayload {
             bytes: [0; MAX_CONTROL_PAYLOAD],
             len: 0,
@@ -757,7 +856,7 @@ impl Sender {
             // At most 123: checked above.
             payload.len = (reason.len() as u8).saturating_add(2);
         }
-        self.close_sent = true;
+        self.flags |= CLOSE_SENT;
         Ok((
             FrameHeader {
                 fin: true,
@@ -824,6 +923,7 @@ mod tests {
                 first,
                 last,
                 payload,
+                ..
             } => Ev::Data(kind, first, last, payload.to_vec()),
             Event::Ping(p) => Ev::Ping(p.to_vec()),
             Event::Pong(p) => Ev::Pong(p.to_vec()),
@@ -1062,8 +1162,10 @@ mod tests {
 
     #[test]
     fn connection_state_is_a_few_dozen_bytes() {
+        // The sender's 16 bytes include the count of an open frame's payload (a frame
+        // may be larger than 4 GiB, so 64 bits even on 32-bit targets) and its mask key.
         let state = core::mem::size_of::<Receiver>() + core::mem::size_of::<Sender>();
-        assert!(state <= 44, "{state} bytes");
+        assert!(state <= 56, "{state} bytes");
     }
 
     #[test]
@@ -1107,17 +1209,110 @@ mod tests {
     }
 
     #[test]
+    fn pieces_tell_where_they_stand_in_their_frame() {
+        // A message of two frames (10 bytes, then 5 with FIN), fed in every step size:
+        // each piece's frame_remaining counts down its own frame, and frame_fin is the
+        // frame's FIN bit, so a relay can send the frames on exactly.
+        let c = Role::Client;
+        let mut bytes = frame(c, false, OpCode::Binary, &[1; 10]);
+        bytes.extend(frame(c, true, OpCode::Continuation, &[2; 5]));
+        for step in 1..=bytes.len() {
+            let mut rx = Receiver::new(Role::Server);
+            let mut buf: Vec<u8> = Vec::new();
+            let mut fed = 0;
+            // (frame length, fin) of each frame, rebuilt from the pieces alone.
+            let mut frames: Vec<(u64, bool)> = Vec::new();
+            let mut open: Option<(u64, bool)> = None;
+            loop {
+                let r = rx.receive(&mut buf).unwrap();
+                let consumed = r.consumed;
+                match r.event {
+                    Some(Event::Data {
+                        payload,
+                        frame_remaining,
+                        frame_fin,
+                        last,
+                        ..
+                    }) => {
+                        let (len, fin) = open.get_or_insert((0, frame_fin));
+                        assert_eq!(*fin, frame_fin, "step {step}");
+                        *len += payload.len() as u64;
+                        assert_eq!(last, frame_fin && frame_remaining == 0);
+                        if frame_remaining == 0 {
+                            frames.extend(open.take());
+                        }
+                    }
+                    Some(other) => std::panic!("{other:?}"),
+                    None if fed == bytes.len() => break,
+                    None => {
+                        let end = (fed + step).min(bytes.len());
+                        buf.extend_from_slice(&bytes[fed..end]);
+                        fed = end;
+                    }
+                }
+                buf.drain(..consumed);
+            }
+            assert_eq!(frames, vec![(10, false), (5, true)], "step {step}");
+        }
+    }
+
+    #[test]
+    fn sender_keeps_a_frame_open_until_its_payload_is_sent() {
+        let key = || [9, 8, 7, 6];
+        let mut tx = Sender::new(Role::Client);
+        let h = tx.data(MessageKind::Binary, true, 10, key).unwrap();
+        assert_eq!((h.len, h.fin, h.mask), (10, true, Some([9, 8, 7, 6])));
+        assert_eq!(tx.frame_remaining(), 10);
+        // Nothing else may start inside the frame: data, ping, pong or close.
+        assert_eq!(
+            tx.data(MessageKind::Binary, true, 1, key),
+            Err(SendError::FrameOpen)
+        );
+        assert_eq!(tx.ping_pong(false, 0, key), Err(SendError::FrameOpen));
+        assert_eq!(tx.ping_pong(true, 0, key), Err(SendError::FrameOpen));
+        assert_eq!(tx.close(None, key).map(|_| ()), Err(SendError::FrameOpen));
+        // The payload in pieces: each told where it stands against the key.
+        let mask = |offset| PayloadMask::Key {
+            key: [9, 8, 7, 6],
+            offset,
+        };
+        assert_eq!(tx.payload(3), Ok(mask(0)));
+        assert_eq!(tx.payload(0), Ok(mask(3)));
+        assert_eq!(tx.payload(2), Ok(mask(3)));
+        assert_eq!(tx.frame_remaining(), 5);
+        // More than the frame owes is refused, and nothing is counted.
+        assert_eq!(tx.payload(6), Err(SendError::PayloadTooLong));
+        assert_eq!(tx.frame_remaining(), 5);
+        assert_eq!(tx.payload(5), Ok(mask(1)));
+        assert_eq!(tx.frame_remaining(), 0);
+        assert_eq!(tx.payload(1), Err(SendError::PayloadTooLong));
+        // Complete: control frames and the next message may go.
+        assert!(tx.ping_pong(true, 0, key).is_ok());
+        let h = tx.data(MessageKind::Text, true, 0, key).unwrap();
+        assert_eq!((h.opcode, tx.frame_remaining()), (OpCode::Text, 0));
+        // A frame larger than 4 GiB is counted in 64 bits.
+        let mut server = Sender::new(Role::Server);
+        server
+            .data(MessageKind::Binary, true, 5 << 30, key)
+            .unwrap();
+        assert_eq!(server.payload(1 << 30), Ok(PayloadMask::None));
+        assert_eq!(server.frame_remaining(), (5 << 30) - (1 << 30));
+    }
+
+    #[test]
     fn sender_sequences() {
         let mut tx = Sender::new(Role::Server);
         let key = || [1, 2, 3, 4];
         let h = tx.data(MessageKind::Text, false, 3, key).unwrap();
         assert_eq!((h.opcode, h.fin, h.mask), (OpCode::Text, false, None));
+        assert_eq!(tx.payload(3), Ok(PayloadMask::None));
         assert_eq!(
             tx.data(MessageKind::Binary, true, 1, key),
             Err(SendError::KindMismatch)
         );
         let h = tx.data(MessageKind::Text, false, 3, key).unwrap();
         assert_eq!((h.opcode, h.fin), (OpCode::Continuation, false));
+        assert_eq!(tx.payload(3), Ok(PayloadMask::None));
         let h = tx.ping_pong(false, 125, key).unwrap();
         assert_eq!(h.opcode, OpCode::Ping);
         assert_eq!(tx.ping_pong(true, 126, key), Err(SendError::ControlTooLong));
@@ -1128,6 +1323,7 @@ mod tests {
         let mut client = Sender::new(Role::Client);
         let h = client.data(MessageKind::Binary, true, 9, key).unwrap();
         assert_eq!(h.mask, Some([1, 2, 3, 4]));
+        assert!(client.payload(9).is_ok());
 
         let long = "x".repeat(124);
         let close = |code: u16, reason: &str| {

@@ -371,6 +371,7 @@ fn client_and_server_over_a_pipe() {
                     payload,
                     last,
                     first,
+                    ..
                 } => {
                     assert_eq!(kind, MessageKind::Binary);
                     assert_eq!(first, got.is_empty() && first);
@@ -764,4 +765,350 @@ fn buffers_below_the_minimum_are_refused() {
         blocking::NoMask,
     );
     assert!(matches!(r, Err(Error::BufferTooSmall)));
+}
+
+/// Every frame in `bytes` as (opcode, FIN, unmasked payload): the frames exactly as they
+/// were written, not merged into messages.
+fn raw_frames(mut bytes: &[u8]) -> Vec<(OpCode, bool, Vec<u8>)> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (h, n) = FrameHeader::parse(bytes)
+            .expect("a valid header")
+            .expect("a whole header");
+        let len = usize::try_from(h.len).unwrap();
+        let mut payload = bytes[n..n + len].to_vec();
+        if let Some(key) = h.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        out.push((h.opcode, h.fin, payload));
+        bytes = &bytes[n + len..];
+    }
+    out
+}
+
+/// A server that relays binary frames as they came (one frame out per frame in, its
+/// payload streamed through as it arrives) and echoes text as fragments, like
+/// examples/echo_server.rs.
+fn relay_echo<T: Read + Write>(
+    io: T,
+    rx_size: usize,
+    tx_size: usize,
+) -> Result<T, Error<T::Error>> {
+    let mut rx = vec![0u8; rx_size];
+    let mut tx = vec![0u8; tx_size];
+    let incoming = Incoming::read(io, &mut rx)?;
+    let mut ws = incoming.accept(&mut tx, None)?;
+    loop {
+        let (event, mut w) = ws.read_split()?;
+        match event {
+            Event::Data {
+                kind: MessageKind::Binary,
+                payload,
+                frame_remaining,
+                frame_fin,
+                ..
+            } => {
+                if w.frame_remaining() == 0 {
+                    let len = payload.len() as u64 + frame_remaining;
+                    w.begin_frame(MessageKind::Binary, len, frame_fin)?;
+                }
+                w.send_payload(payload)?;
+            }
+            Event::Data {
+                kind,
+                last,
+                payload,
+                ..
+            } => w.send_fragment(kind, payload, last)?,
+            Event::Close(_) => return Ok(ws.into_inner()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn relay_sends_frames_on_as_they_came() {
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let mut input = REQUEST.as_bytes().to_vec();
+    input.extend(client_frame(true, OpCode::Binary, &big));
+    input.extend(client_frame(false, OpCode::Binary, &big[..300]));
+    input.extend(client_frame(true, OpCode::Ping, b"between"));
+    input.extend(client_frame(false, OpCode::Continuation, &[]));
+    input.extend(client_frame(true, OpCode::Continuation, &big[..5]));
+    input.extend(client_frame(true, OpCode::Binary, &[]));
+    input.extend(client_frame(true, OpCode::Close, &[0x03, 0xE8]));
+    let expected = vec![
+        (OpCode::Binary, true, big.clone()),
+        (OpCode::Binary, false, big[..300].to_vec()),
+        (OpCode::Pong, true, b"between".to_vec()),
+        (OpCode::Continuation, false, vec![]),
+        (OpCode::Continuation, true, big[..5].to_vec()),
+        (OpCode::Binary, true, vec![]),
+        (OpCode::Close, true, vec![0x03, 0xE8]),
+    ];
+    for step in [1, 2, 7, 131, 1000, 4096, input.len()] {
+        let script = relay_echo(Script::new(input.clone(), step), 512, 256).unwrap();
+        let head_end = script
+            .output
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap();
+        let frames = raw_frames(&script.output[head_end + 4..]);
+        assert!(frames == expected, "step {step}: {:?}", summary(&frames));
+    }
+}
+
+fn summary(frames: &[(OpCode, bool, Vec<u8>)]) -> Vec<(OpCode, bool, usize)> {
+    frames.iter().map(|(o, f, p)| (*o, *f, p.len())).collect()
+}
+
+#[test]
+fn one_frame_streamed_in_chunks_both_ways() {
+    // A client streams 1 MB as one masked frame in chunks of odd sizes (the mask key's
+    // position carries across chunks); the relay sends it back as one frame.
+    for max_read in [7, 4096, 1 << 20] {
+        let (client_io, server_io) = pipe(max_read);
+        let server = thread::spawn(move || relay_echo(server_io, 1024, 512).map(|_| ()));
+        let (mut rx, mut tx) = ([0u8; 1024], [0u8; 256]);
+        let request = ClientRequest::new("example.com", "/");
+        let (mut ws, _) =
+            blocking::connect(client_io, &mut rx, &mut tx, &request, counter_mask()).unwrap();
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let mut w = ws.writer();
+        w.begin_frame(MessageKind::Binary, big.len() as u64, true)
+            .unwrap();
+        let mut sent = 0;
+        for (i, size) in [1usize, 2, 3, 5, 7, 255, 256, 257, 65_537]
+            .iter()
+            .cycle()
+            .enumerate()
+        {
+            let end = (sent + size * (i % 5 + 1)).min(big.len());
+            w.send_payload(&big[sent..end]).unwrap();
+            sent = end;
+            if sent == big.len() {
+                break;
+            }
+        }
+        assert_eq!(w.frame_remaining(), 0);
+        w.flush().unwrap();
+        let mut got = Vec::new();
+        loop {
+            match ws.read().unwrap() {
+                Event::Data {
+                    payload,
+                    frame_remaining,
+                    frame_fin,
+                    last,
+                    ..
+                } => {
+                    // One frame: every piece counts down to the same end.
+                    assert!(frame_fin);
+                    assert_eq!(
+                        got.len() + payload.len() + frame_remaining as usize,
+                        big.len()
+                    );
+                    got.extend_from_slice(payload);
+                    if last {
+                        break;
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(got == big, "max_read {max_read}");
+        ws.close(CloseCode::NORMAL, "").unwrap();
+        server.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn an_open_frame_admits_nothing_else() {
+    let mut script = Script::new(Vec::new(), 1);
+    let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+    let mut ws = WebSocket::from_upgraded(
+        &mut script,
+        Role::Server,
+        &mut rx,
+        0,
+        &mut tx,
+        blocking::NoMask,
+    )
+    .unwrap();
+    // No frame open: payload is refused.
+    let mut w = ws.writer();
+    assert!(matches!(
+        w.send_payload(b"x"),
+        Err(Error::Send(SendError::PayloadTooLong))
+    ));
+    w.begin_frame(MessageKind::Text, 4, true).unwrap();
+    assert!(matches!(
+        w.begin_frame(MessageKind::Text, 1, true),
+        Err(Error::Send(SendError::FrameOpen))
+    ));
+    assert!(matches!(
+        w.send_text("x"),
+        Err(Error::Send(SendError::FrameOpen))
+    ));
+    assert!(matches!(
+        w.send_ping(b""),
+        Err(Error::Send(SendError::FrameOpen))
+    ));
+    assert!(matches!(
+        w.send_payload(b"hello"),
+        Err(Error::Send(SendError::PayloadTooLong))
+    ));
+    w.send_payload(b"he").unwrap();
+    assert_eq!(w.frame_remaining(), 2);
+    assert!(matches!(
+        ws.close(CloseCode::NORMAL, ""),
+        Err(Error::Send(SendError::FrameOpen))
+    ));
+    let mut w = ws.writer();
+    w.send_payload(b"ll").unwrap();
+    w.send_text("next").unwrap();
+    ws.flush().unwrap();
+    assert_eq!(
+        raw_frames(&script.output),
+        vec![
+            (OpCode::Text, true, b"hell".to_vec()),
+            (OpCode::Text, true, b"next".to_vec())
+        ]
+    );
+}
+
+/// A frame as the peer of `role` sends it: masked towards a server, plain towards a client.
+fn peer_frame(role: Role, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    if role == Role::Server {
+        return client_frame(true, opcode, payload);
+    }
+    let h = FrameHeader {
+        fin: true,
+        opcode,
+        mask: None,
+        len: payload.len() as u64,
+    };
+    let mut out = h.emit().as_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Pings arriving while one of our frames is half sent are answered once the frame is
+/// complete (the latest ping only), for both roles and down to the smallest transmit
+/// buffer, where a waiting 125-byte payload leaves 6 bytes for the frame's own.
+#[test]
+fn pongs_wait_for_the_frame_being_sent() {
+    for role in [Role::Server, Role::Client] {
+        for tx_size in [blocking::MIN_BUFFER, 1024] {
+            let mut input = peer_frame(role, OpCode::Ping, b"first");
+            input.extend(peer_frame(role, OpCode::Ping, &[b'p'; 125]));
+            let mut script = Script::new(input, 3);
+            let (mut rx, mut tx) = (vec![0u8; 512], vec![0u8; tx_size]);
+            let mut ws =
+                WebSocket::from_upgraded(&mut script, role, &mut rx, 0, &mut tx, counter_mask())
+                    .unwrap();
+            let payload: Vec<u8> = (0..1000u32).map(|i| (i * 3) as u8).collect();
+            let mut w = ws.writer();
+            w.begin_frame(MessageKind::Binary, 1000, true).unwrap();
+            w.send_payload(&payload[..1]).unwrap();
+            assert_eq!(ws.read().unwrap(), Event::Ping(b"first"));
+            ws.writer().send_payload(&payload[1..999]).unwrap();
+            assert_eq!(ws.read().unwrap(), Event::Ping(&[b'p'; 125]));
+            ws.writer().send_payload(&payload[999..]).unwrap();
+            // Complete: the next frame goes straight out again.
+            ws.send_text("after").unwrap();
+            let frames = raw_frames(&script.output);
+            assert_eq!(
+                summary(&frames),
+                vec![
+                    (OpCode::Binary, true, 1000),
+                    (OpCode::Pong, true, 125),
+                    (OpCode::Text, true, 5)
+                ],
+                "{role:?}, tx {tx_size}"
+            );
+            assert_eq!(frames[0].2, payload);
+            assert_eq!(frames[1].2, vec![b'p'; 125]);
+        }
+    }
+}
+
+/// The peer's close arriving inside one of our frames is reported at once and echoed
+/// once the frame is complete; it takes the place of a waiting pong (after the peer's
+/// close no pong is owed), and nothing new can start after it.
+#[test]
+fn the_close_echo_waits_for_the_frame_being_sent() {
+    for role in [Role::Server, Role::Client] {
+        for tx_size in [blocking::MIN_BUFFER, 1024] {
+            let mut input = peer_frame(role, OpCode::Ping, &[b'p'; 125]);
+            input.extend(peer_frame(
+                role,
+                OpCode::Close,
+                &[0x0F, 0xA0, b'b', b'y', b'e'],
+            ));
+            let mut script = Script::new(input, 1 << 20);
+            let (mut rx, mut tx) = (vec![0u8; 512], vec![0u8; tx_size]);
+            let mut ws =
+                WebSocket::from_upgraded(&mut script, role, &mut rx, 0, &mut tx, counter_mask())
+                    .unwrap();
+            let payload: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+            let mut w = ws.writer();
+            w.begin_frame(MessageKind::Binary, 1000, true).unwrap();
+            w.send_payload(&payload[..400]).unwrap();
+            assert_eq!(ws.read().unwrap(), Event::Ping(&[b'p'; 125]));
+            assert!(matches!(ws.read().unwrap(), Event::Close(Some(c)) if c.code.0 == 4000));
+            assert!(matches!(ws.read(), Err(Error::Closed)));
+            let mut w = ws.writer();
+            assert!(matches!(
+                w.send_binary(b"late"),
+                Err(Error::Send(SendError::FrameOpen))
+            ));
+            w.send_payload(&payload[400..]).unwrap();
+            assert!(matches!(
+                w.send_binary(b"late"),
+                Err(Error::Send(SendError::Closed))
+            ));
+            ws.flush().unwrap();
+            let frames = raw_frames(&script.output);
+            assert_eq!(
+                summary(&frames),
+                vec![(OpCode::Binary, true, 1000), (OpCode::Close, true, 2)],
+                "{role:?}, tx {tx_size}"
+            );
+            assert_eq!(frames[0].2, payload);
+            assert_eq!(frames[1].2, vec![0x0F, 0xA0]);
+        }
+    }
+}
+
+#[test]
+fn a_protocol_error_inside_our_frame_drops_the_connection() {
+    // No close frame can follow a cut frame: nothing more is written, and the error
+    // is returned.
+    let mut bad = client_frame(true, OpCode::Text, b"x");
+    bad[0] |= 0x40;
+    let mut script = Script::new(bad, 1 << 20);
+    let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+    let mut ws = WebSocket::from_upgraded(
+        &mut script,
+        Role::Server,
+        &mut rx,
+        0,
+        &mut tx,
+        blocking::NoMask,
+    )
+    .unwrap();
+    let mut w = ws.writer();
+    w.begin_frame(MessageKind::Binary, 10, true).unwrap();
+    w.send_payload(b"12345").unwrap();
+    assert!(matches!(ws.read(), Err(Error::Protocol(_))));
+    assert!(ws.is_closed());
+    assert!(matches!(
+        ws.writer().send_payload(b"67890"),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(ws.flush(), Err(Error::Closed)));
+    // What was flushed before the read: the header and the first half, nothing after.
+    assert_eq!(script.output.len(), 2 + 5);
+    assert_eq!(&script.output[2..], b"12345");
 }

@@ -253,6 +253,7 @@ impl Collector {
                 first,
                 last,
                 payload,
+                ..
             } => {
                 assert_eq!(first, self.open.is_none(), "first flag");
                 let (open_kind, buf) = self.open.get_or_insert((kind, Vec::new()));

@@ -113,8 +113,9 @@ impl std::io::Write for StdMemIo<'_> {
     }
 }
 
-/// ws13's server echoing every message of `input` (as `examples/echo_server.rs` does:
-/// each piece sent on as it arrives). Returns messages echoed and bytes written.
+/// ws13's server echoing every (binary) message of `input` as `examples/echo_server.rs`
+/// does: each frame sent back as it came, its payload passed on piece by piece as it
+/// arrives. Returns messages echoed and bytes written.
 pub fn ws13_echo(input: &[u8], rx: &mut [u8], tx: &mut [u8]) -> (usize, usize) {
     use ws13::blocking::{NoMask, WebSocket};
     use ws13::{Event, Role};
@@ -128,10 +129,16 @@ pub fn ws13_echo(input: &[u8], rx: &mut [u8], tx: &mut [u8]) -> (usize, usize) {
                 kind,
                 last,
                 payload,
+                frame_remaining,
+                frame_fin,
                 ..
             } => {
                 messages += usize::from(last);
-                writer.send_fragment(kind, payload, last).expect("send");
+                if writer.frame_remaining() == 0 {
+                    let len = payload.len() as u64 + frame_remaining;
+                    writer.begin_frame(kind, len, frame_fin).expect("send");
+                }
+                writer.send_payload(payload).expect("send");
             }
             Event::Close(_) => break,
             Event::Ping(_) | Event::Pong(_) => {}

@@ -354,6 +354,7 @@ pub fn own(e: Event<'_>) -> Ev {
             first,
             last,
             payload,
+            ..
         } => Ev::Data(kind, first, last, payload.to_vec()),
         Event::Ping(p) => Ev::Ping(p.to_vec()),
         Event::Pong(p) => Ev::Pong(p.to_vec()),
@@ -725,12 +726,68 @@ struct Driven {
     protocol_error: Option<ProtocolError>,
     /// The read mode: 0 read, 1 read_message, 2 read_split echoing data, 3 all in turn.
     mode: u8,
+    /// See [`Sending`].
+    sending: Sending,
+    /// One of the application's frames was still open when the connection ended.
+    open_at_end: bool,
+    /// In read mode 0 with the application's own frames: the pongs owed, in order. A ping
+    /// that arrived between our frames is answered at once; of those that arrived inside
+    /// one, the latest is answered when the frame is complete (unless the peer's close
+    /// came first, or the connection failed).
+    owed: Option<Vec<Vec<u8>>>,
+}
+
+/// What the application sends while it reads, besides the echo (bit 7 of the options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sending {
+    /// In echo mode, every piece echoed as a fragment; otherwise nothing.
+    Fragments,
+    /// In echo mode, binary frames relayed as they came (a frame started for each one
+    /// received, its payload passed on piece by piece) and text as fragments, as
+    /// examples/echo_server.rs does; otherwise frames of the application's own, streamed
+    /// a few bytes after every read, so that pings and the peer's close arrive inside
+    /// them and must wait for them.
+    Frames,
+}
+
+/// The application's own frames in [`Sending::Frames`]: binary messages of this many
+/// bytes of [`streamed_byte`], sent this many bytes at a time.
+const STREAMED_LEN: usize = 20;
+const STREAMED_STEP: usize = 3;
+
+fn streamed_byte(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+/// Sends the next few bytes of the application's own frames, starting one when none is
+/// open. `sent` counts the bytes of the open frame sent so far. Returns whether the
+/// bytes completed a frame.
+fn stream_some<T: Read + Write, R: MaskSource>(
+    ws: &mut WebSocket<'_, T, R>,
+    sent: &mut usize,
+    all: bool,
+) -> Result<bool, Error<T::Error>> {
+    let mut w = ws.writer();
+    if w.frame_remaining() == 0 {
+        w.begin_frame(MessageKind::Binary, STREAMED_LEN as u64, true)?;
+        *sent = 0;
+    }
+    let end = if all {
+        STREAMED_LEN
+    } else {
+        (*sent + STREAMED_STEP).min(STREAMED_LEN)
+    };
+    let piece: Vec<u8> = (*sent..end).map(streamed_byte).collect();
+    w.send_payload(&piece)?;
+    *sent = end;
+    Ok(w.frame_remaining() == 0)
 }
 
 /// Reads from `ws` until the connection closes or fails, checking the driver's promises.
 fn drive<T: Read + Write, R: MaskSource>(
     ws: &mut WebSocket<'_, T, R>,
     mode: u8,
+    sending: Sending,
     msg_size: usize,
     input_len: usize,
     max_message: u64,
@@ -751,6 +808,12 @@ where
     let mut protocol_error = None;
     // After read_message refused to start inside a message, finish it with read().
     let mut resume_with_read = false;
+    // The application's own frames (Sending::Frames outside echo mode).
+    let streaming = sending == Sending::Frames && mode != 2;
+    let mut streamed = 0usize;
+    let mut owed: Vec<Vec<u8>> = Vec::new();
+    // The latest ping that arrived inside one of our frames, not answered yet.
+    let mut waiting: Option<Vec<u8>> = None;
     let end = loop {
         calls += 1;
         assert!(calls <= limit, "the read loop does not terminate");
@@ -763,6 +826,7 @@ where
             3 => (calls % 3) as u8,
             m => m,
         };
+        let open_before = ws.writer().frame_remaining() > 0;
         let result: Result<Vec<Ev>, Error<T::Error>> = match which {
             0 => ws.read().map(|e| vec![own(e)]),
             1 => ws.read_message(&mut msg).map(|m| match m {
@@ -777,17 +841,42 @@ where
                     kind,
                     last,
                     payload,
+                    frame_remaining,
+                    frame_fin,
                     ..
                 } = event
                 {
                     // Only in echo mode: mixed modes would echo half a message.
-                    if mode == 2 {
+                    if mode == 2 && sending == Sending::Frames && kind == MessageKind::Binary {
+                        if writer.frame_remaining() == 0 {
+                            let len = payload.len() as u64 + frame_remaining;
+                            writer.begin_frame(kind, len, frame_fin)?;
+                        }
+                        writer.send_payload(payload)?;
+                    } else if mode == 2 {
                         writer.send_fragment(kind, payload, last)?;
                     }
                 }
                 Ok(vec![own(event)])
             }),
         };
+        if let Ok(events) = &result {
+            for e in events {
+                match e {
+                    Ev::Ping(p) if open_before => waiting = Some(p.clone()),
+                    Ev::Ping(p) => owed.push(p.clone()),
+                    // The close takes the place of a waiting pong.
+                    Ev::Close(_) => waiting = None,
+                    _ => {}
+                }
+            }
+        }
+        if streaming
+            && !ws.is_closed()
+            && stream_some(ws, &mut streamed, false).expect("an open connection takes data")
+        {
+            owed.extend(waiting.take());
+        }
         match result {
             Ok(events) => {
                 for e in events {
@@ -829,6 +918,13 @@ where
             }
         }
     };
+    let mut open_at_end = ws.writer().frame_remaining() > 0;
+    if end.is_none() && open_at_end {
+        // The peer closed inside one of our frames: finishing it lets the close echo out.
+        stream_some(ws, &mut streamed, true).expect("the frame can be finished");
+        ws.flush().expect("flushed");
+        open_at_end = false;
+    }
     // After the close, the end of input or a failure, every call returns Closed.
     for _ in 0..2 {
         assert!(matches!(ws.read(), Err(Error::Closed)));
@@ -841,6 +937,9 @@ where
         end,
         protocol_error,
         mode,
+        sending,
+        open_at_end,
+        owed: (streaming && mode == 0).then_some(owed),
     }
 }
 
@@ -857,7 +956,13 @@ fn check_output(frames: &[u8], peer: Role, driven: &Driven) {
         .iter()
         .rev()
         .find(|e| !matches!(e, Ev::Data(_, true, false, _)));
-    if let Some(p) = driven.protocol_error {
+    if driven.open_at_end {
+        // Failed inside one of our frames: no close frame can follow it.
+        assert!(
+            !log.iter().any(|e| matches!(e, Ev::Close(_))),
+            "a close frame inside or after a frame left open"
+        );
+    } else if let Some(p) = driven.protocol_error {
         let want = Ev::Close(Some((p.close_code().0, String::new())));
         assert_eq!(last, Some(&want), "no close frame with the error's code");
     }
@@ -875,8 +980,28 @@ fn check_output(frames: &[u8], peer: Role, driven: &Driven) {
             _ => None,
         })
         .collect();
-    if driven.mode == 0 || driven.mode == 2 {
-        let pings: Vec<&Vec<u8>> = driven.tracker.pings.iter().collect();
+    let pings: Vec<&Vec<u8>> = driven.tracker.pings.iter().collect();
+    let streamed = driven.sending == Sending::Frames && driven.mode != 2;
+    if let Some(owed) = &driven.owed {
+        let owed: Vec<&Vec<u8>> = owed.iter().collect();
+        assert_eq!(pongs, owed, "pongs do not answer the pings as owed");
+    }
+    if streamed {
+        // Our own frames arrive whole and intact (the last perhaps cut by a failure).
+        let own: Vec<u8> = (0..STREAMED_LEN).map(streamed_byte).collect();
+        for e in log {
+            match e {
+                Ev::Data(MessageKind::Binary, true, true, data) => {
+                    assert!(data == &own, "a streamed frame arrived changed");
+                }
+                Ev::Data(MessageKind::Binary, true, false, data) => {
+                    assert!(own.starts_with(data), "a streamed frame arrived changed");
+                }
+                Ev::Data(..) => std::panic!("a message the application did not send"),
+                _ => {}
+            }
+        }
+    } else if driven.mode == 0 || driven.mode == 2 {
         assert_eq!(pongs, pings, "pongs do not answer the pings");
     }
     if driven.mode == 2 {
@@ -894,6 +1019,15 @@ fn check_output(frames: &[u8], peer: Role, driven: &Driven) {
             &read[..],
             "the echo differs from the input"
         );
+    }
+}
+
+/// Bit 7 of the options: how the application sends (see [`Sending`]).
+fn sending(opts: u8) -> Sending {
+    if opts & 0x80 == 0 {
+        Sending::Fragments
+    } else {
+        Sending::Frames
     }
 }
 
@@ -941,7 +1075,14 @@ pub fn blocking_server(data: &[u8]) {
     };
     assert_eq!(ws.role(), Role::Server);
     let max = MAX_MESSAGES[usize::from(input.config >> 2)];
-    let driven = drive(&mut ws, mode, msg_size, input.stream.len(), max);
+    let driven = drive(
+        &mut ws,
+        mode,
+        sending(input.opts),
+        msg_size,
+        input.stream.len(),
+        max,
+    );
     let head = wire
         .output
         .windows(4)
@@ -980,7 +1121,14 @@ pub fn blocking_client(data: &[u8]) {
         assert!(i < request.protocols.len());
     }
     let max = MAX_MESSAGES[usize::from(input.config >> 2)];
-    let driven = drive(&mut ws, mode, msg_size, input.stream.len(), max);
+    let driven = drive(
+        &mut ws,
+        mode,
+        sending(input.opts),
+        msg_size,
+        input.stream.len(),
+        max,
+    );
     let head = wire
         .output
         .windows(4)

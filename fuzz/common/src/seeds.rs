@@ -251,11 +251,19 @@ Sec-WebSocket-Accept: {accept}\r\n\r\n"
         stream.extend(bytes);
         for (i, chunks) in CHUNKINGS.iter().enumerate() {
             let mode = (i as u8) & 3;
-            let opts = (i as u8 & 7) | ((i as u8 & 3) << 3) | (mode << 5);
+            // A transmit buffer other than the smallest in every mode but 3 (the smallest
+            // cannot hold a 101 response with a subprotocol).
+            let opts = (i as u8 & 7) | (((i as u8 + 1) & 3) << 3) | (mode << 5);
             add(
                 "blocking_server",
                 format!("{name}_{i}"),
                 Input::encode(i as u8 & 3, opts, chunks, &stream),
+            );
+            // Bit 7: frames relayed as they came, or the application's own streamed.
+            add(
+                "blocking_server",
+                format!("{name}_{i}_frames"),
+                Input::encode(i as u8 & 3, opts | 0x80, chunks, &stream),
             );
         }
     }
@@ -295,6 +303,11 @@ Sec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
                     "blocking_client",
                     format!("{name}_{opts_base}_{i}"),
                     Input::encode(i as u8 & 3, opts, chunks, &stream),
+                );
+                add(
+                    "blocking_client",
+                    format!("{name}_{opts_base}_{i}_frames"),
+                    Input::encode(i as u8 & 3, opts | 0x80, chunks, &stream),
                 );
             }
         }
