@@ -1,9 +1,9 @@
 //! The loopback load client: drives echo servers over TCP on 127.0.0.1 with the same
 //! traffic and reports messages/s, MB/s and the server's CPU time per message (from
-//! `/proc/PID/stat`), each server beside the first, as ratios from one run.
+//! `/proc/PID/task/*/schedstat`), each server beside the first, as ratios from one run.
 //!
 //! ```text
-//! load [--quick] NAME=COMMAND... (each COMMAND is run with the listen address appended)
+//! load [--quick] [--only small|big] NAME=COMMAND... (each COMMAND gets the listen address)
 //! load ws13=target/release/examples/echo_server tungstenite=target/compare/release/tungstenite_echo
 //! ```
 //!
@@ -12,6 +12,7 @@
 //! main thread reads the echoes), then pipelined 1 MiB messages. Rounds alternate
 //! between the servers; the median round is reported.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -65,24 +66,36 @@ fn start(spec: &str) -> Server {
     }
 }
 
-/// The process's user plus system CPU time, in clock ticks (all threads).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+/// The CPU time each live thread of the process has used so far, in nanoseconds: the
+/// scheduler's run time from `/proc/PID/task/TID/schedstat`. (The clock-tick counters of
+/// `/proc/PID/stat`, 10 ms, are too coarse for runs of a few tens of milliseconds.)
+fn thread_cpu(pid: u32) -> HashMap<String, u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task");
+    let mut threads = HashMap::new();
+    for task in tasks.flatten() {
+        // A thread that has just ended has no file any more.
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            let run: u64 = stat
+                .split_whitespace()
+                .next()
+                .and_then(|f| f.parse().ok())
+                .expect("schedstat format");
+            threads.insert(task.file_name().to_string_lossy().into_owned(), run);
+        }
+    }
+    threads
 }
 
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+/// The CPU seconds used between two readings of [`thread_cpu`], by the threads alive at
+/// the second one. A thread of an earlier connection that ends in between (lingering
+/// over its TCP close) is left out rather than counted as negative time; the connection
+/// being measured lives from before the first reading to after the second.
+fn cpu_between(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> f64 {
+    let nanos: u64 = after
+        .iter()
+        .map(|(tid, run)| run.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    nanos as f64 / 1e9
 }
 
 /// Opens a WebSocket connection by hand (the load client uses neither implementation).
@@ -178,7 +191,7 @@ fn run(server: &Server, size: usize, count: usize, batch: &[u8], per_batch: usiz
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = stream;
     let pid = server.child.id();
-    let cpu_before = cpu_ticks(pid);
+    let cpu_before = thread_cpu(pid);
     let start = Instant::now();
     let batches = count / per_batch;
     std::thread::scope(|s| {
@@ -197,7 +210,7 @@ fn run(server: &Server, size: usize, count: usize, batch: &[u8], per_batch: usiz
         assert_eq!(counter.bytes, (count * size) as u64);
     });
     let seconds = start.elapsed().as_secs_f64();
-    let cpu_after = cpu_ticks(pid);
+    let cpu_after = thread_cpu(pid);
     // Close: a masked close frame, then leave (the server's own close handling is not timed).
     let mut close = Vec::new();
     client_frame(&mut close, 0x8, &1000u16.to_be_bytes(), key_for(7));
@@ -207,7 +220,7 @@ fn run(server: &Server, size: usize, count: usize, batch: &[u8], per_batch: usiz
     while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
     Run {
         seconds,
-        cpu_seconds: (cpu_after - cpu_before) as f64 / clock_ticks_per_second(),
+        cpu_seconds: cpu_between(&cpu_before, &cpu_after),
     }
 }
 
@@ -215,9 +228,24 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let specs: Vec<&String> = args.iter().filter(|a| a.contains('=')).collect();
-    assert!(!specs.is_empty(), "usage: load [--quick] NAME=COMMAND...");
+    assert!(
+        !specs.is_empty(),
+        "usage: load [--quick] [--only small|big] NAME=COMMAND..."
+    );
+    // `--only small` or `--only big` runs one of the two traffic patterns (for profiling).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
     let servers: Vec<Server> = specs.iter().map(|s| start(s)).collect();
-    let rounds = if quick { 1 } else { 3 };
+    // Loopback figures move from round to round on a shared machine: many short rounds,
+    // alternating between the servers, and the median of each.
+    let rounds = |big: bool| match (quick, big) {
+        (true, _) => 1,
+        (false, false) => 5,
+        (false, true) => 11,
+    };
 
     let small = 32;
     let per_batch = 1000;
@@ -232,24 +260,29 @@ fn main() {
     let payload: Vec<u8> = (0..big).map(|i| (i * 31 + 7) as u8).collect();
     client_frame(&mut big_batch, 0x2, &payload, key_for(1));
 
-    println!("loopback echo on 127.0.0.1, one connection per run, {rounds} round(s), median shown");
-    for (label, size, count, batch, per) in [
+    println!("loopback echo on 127.0.0.1, one connection per run, median of the rounds shown");
+    for (which, label, size, count, batch, per) in [
         (
+            "small",
             "32 B pipelined",
             small,
             small_count,
             &small_batch,
             per_batch,
         ),
-        ("1 MiB pipelined", big, big_count, &big_batch, 1),
+        ("big", "1 MiB pipelined", big, big_count, &big_batch, 1),
     ] {
+        if only.is_some_and(|o| o != which) {
+            continue;
+        }
         let mut results: Vec<Vec<Run>> = servers.iter().map(|_| Vec::new()).collect();
+        let rounds = rounds(which == "big");
         for _ in 0..rounds {
             for (server, runs) in servers.iter().zip(results.iter_mut()) {
                 runs.push(run(server, size, count, batch, per));
             }
         }
-        println!("\n== {label}: {count} messages of {size} bytes each way");
+        println!("\n== {label}: {count} messages of {size} bytes each way, {rounds} round(s)");
         let mut figures = Vec::new();
         for (server, runs) in servers.iter().zip(results.iter_mut()) {
             let secs = median(&mut runs.iter().map(|r| r.seconds).collect::<Vec<_>>());
