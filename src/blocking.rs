@@ -756,6 +756,9 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
     /// sent is complete (see [`Pending`]). A close replaces a waiting pong; a later
     /// ping's pong replaces an earlier one's (RFC 6455 section 5.5.3 allows answering
     /// only the latest).
+    // Rare: kept out of line, so that the send paths it is called from stay small.
+    #[cold]
+    #[inline(never)]
     fn defer(&mut self, what: fn(u8) -> Pending, payload: &[u8]) -> Result<(), Error<T::Error>> {
         if matches!(*self.pending, Pending::Close(_)) {
             return Ok(());
@@ -776,6 +779,9 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
     }
 
     /// Sends the control frame that waited for the frame just completed.
+    // Rare: kept out of line, so that the send paths it is called from stay small.
+    #[cold]
+    #[inline(never)]
     fn release(&mut self) -> Result<(), Error<T::Error>> {
         let pending = core::mem::replace(self.pending, Pending::None);
         let mut payload = [0u8; frame::MAX_CONTROL_PAYLOAD];

@@ -309,6 +309,7 @@ impl<'a> Log<'a> {
                     first,
                     last,
                     payload,
+                    ..
                 } => {
                     if first {
                         message_start = self.used;

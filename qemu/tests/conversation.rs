@@ -88,6 +88,10 @@ fn main() -> ! {
         check("  client: starts the close handshake", || {
             client_closes(b, segment)
         });
+        check(
+            "  client: one frame streamed in chunks, a ping answered after it",
+            || client_streams_a_frame(b, segment),
+        );
         check("  replay: real client <-> real server", || {
             replay(b, segment)
         });
@@ -294,6 +298,55 @@ fn client_closes(b: &mut Bufs, segment: usize) {
     log.expect(&[
         (Seen::Binary, b"\x01\x02\x03"),
         (Seen::Close(Some(1000)), b"done"),
+    ]);
+}
+
+/// A 1000-byte payload, larger than either buffer.
+fn long_payload(i: usize) -> u8 {
+    (i * 13 + 1) as u8
+}
+
+fn client_streams_a_frame(b: &mut Bufs, segment: usize) {
+    let seed = 7;
+    let mut script = Script::new(&mut b.script);
+    let (req_len, rng) = server_answer(&mut script, &mut b.scratch, seed);
+    script
+        .frame(true, OpCode::Ping, None, b"mid-frame")
+        .close(None, 1000, "");
+    let mut pipe = Pipe::new(script.as_bytes(), &mut b.out, segment);
+    let (mut ws, _) = connect(&mut pipe, &mut b.rx, &mut b.tx, &REQUEST, TestRng(seed)).unwrap();
+    let mut chunk = [0u8; 97];
+    let mut sent = 0;
+    ws.writer()
+        .begin_frame(MessageKind::Binary, 1000, true)
+        .unwrap();
+    while sent < 1000 {
+        let n = chunk.len().min(1000 - sent);
+        for (i, byte) in chunk[..n].iter_mut().enumerate() {
+            *byte = long_payload(sent + i);
+        }
+        ws.writer().send_payload(&chunk[..n]).unwrap();
+        sent += n;
+        if sent == 291 {
+            // The ping arrives inside our frame: shown now, answered after the frame.
+            assert_eq!(ws.read().unwrap(), Event::Ping(b"mid-frame"));
+        }
+    }
+    assert_eq!(ws.writer().frame_remaining(), 0);
+    match ws.read().unwrap() {
+        Event::Close(Some(close)) => assert_eq!(close.code, CloseCode::NORMAL),
+        other => panic!("expected the close, got {:?}", other),
+    }
+    assert_eq!(pipe.unread(), 0);
+    let frames = client_output(pipe.output_mut(), &b.scratch[..req_len], rng);
+    assert_eq!(Log::count_frames(frames), 1, "the payload in one data frame");
+    let expected: [u8; 1000] = core::array::from_fn(long_payload);
+    let mut log = Log::new(&mut b.arena);
+    log.read(Role::Server, frames).unwrap();
+    log.expect(&[
+        (Seen::Binary, &expected),
+        (Seen::Pong, b"mid-frame"),
+        (Seen::Close(Some(1000)), b""),
     ]);
 }
 

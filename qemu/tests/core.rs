@@ -62,7 +62,7 @@ fn main() -> ! {
     check("UTF-8 split at every byte", utf8_split);
     check("close codes: all u16 on the wire", close_codes);
     check("close codes: Receiver and Sender", close_codes_proto);
-    check("connection state beyond its buffers <= 64 bytes", connection_state);
+    check("connection state beyond its buffers <= 80 bytes", connection_state);
     hprintln!("all core checks passed");
     pass()
 }
@@ -612,12 +612,14 @@ fn close_codes_proto() {
 }
 
 /// A connection's own state, beyond the caller's buffers and transport, measured on
-/// this 32-bit core.
+/// this 32-bit core: 80 bytes, of which 16 are the frame being sent (its payload still
+/// owed, 64 bits since a frame may be larger than 4 GiB, and its mask key) and 2 a
+/// control frame waiting for it.
 fn connection_state() {
     use core::mem::size_of;
     let whole = size_of::<ws13::blocking::WebSocket<'static, (), ws13::blocking::NoMask>>();
     let buffers = 2 * size_of::<&mut [u8]>();
     let own = whole - buffers;
     ws13_qemu::hprint!("({} bytes) ", own);
-    assert!(own <= 64, "{} bytes", own);
+    assert!(own <= 80, "{} bytes", own);
 }
