@@ -253,7 +253,7 @@ impl EncodedHeader {
 ///
 /// Masking is its own inverse. `offset` lets a payload be unmasked piece by piece as it
 /// arrives, across reads. In safe code: on 64-bit targets, 64 bytes at a time (which the
-/// compiler turns into vector instructions) from a 32-byte boundary of memory when `data`
+/// compiler turns into vector instructions) from a vector-aligned address when `data`
 /// is long; on smaller ones (microcontrollers), a 32-bit word at a time, in less code.
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
@@ -270,9 +270,11 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 fn mask_wide(data: &mut [u8], key: [u8; 4]) {
     /// Below this length, aligning first costs more than it saves.
     const ALIGN_FROM: usize = 128;
+    /// The vector width the compiler works with: stores that do not cross a cache line.
+    const VECTOR: usize = if cfg!(target_feature = "avx2") { 32 } else { 16 };
     let head = if data.len() >= ALIGN_FROM {
         // A byte pointer can always be aligned; `min` covers `align_offset`'s escape hatch.
-        data.as_ptr().align_offset(32).min(data.len())
+        data.as_ptr().align_offset(VECTOR).min(data.len())
     } else {
         0
     };
