@@ -6,12 +6,18 @@
 #   3. benches/compare `load`: examples/echo_server and a tungstenite echo server on
 #      loopback, driven by the same load client: messages/s, MB/s, server CPU per message.
 # The comparison crate has its own workspace, so tungstenite never enters ws13's
-# dependency graph. BENCH_QUICK=1 runs shorter rounds. Builds with -j 1 (shared machines).
+# dependency graph. BENCH_QUICK=1 runs shorter rounds (CI runs it so: the figures are
+# printed, never judged). Builds with -j 1 (shared machines). For a build for this CPU's
+# vector width, RUSTFLAGS="-C target-cpu=x86-64-v3" bash scripts/bench.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 quick=()
-if [[ "${BENCH_QUICK:-0}" == 1 ]]; then quick=(--quick); fi
+divan=()
+if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
+    quick=(--quick)
+    divan=(--sample-count 10)
+fi
 compare=(--manifest-path benches/compare/Cargo.toml --target-dir target/compare)
 
 echo "==== machine"
@@ -24,7 +30,7 @@ cargo bench -j 1 --bench micro --no-run --quiet
 cargo build --release -j 1 "${compare[@]}" --bins --quiet
 
 echo "==== cargo bench (ws13 alone)"
-cargo bench -j 1 --bench micro --quiet
+cargo bench -j 1 --bench micro --quiet -- "${divan[@]}"
 
 echo "==== ws13 beside its peers, in memory"
 target/compare/release/inmem "${quick[@]}"

@@ -51,6 +51,9 @@ bash scripts/firmware-size.sh
 stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 
+stage "benchmarks: ws13's own (divan) and the comparison with tungstenite build and run once, briefly (figures printed, not judged)"
+BENCH_QUICK=1 bash scripts/bench.sh
+
 elapsed=$(( $(date +%s) - started ))
 printf '\n==== all stages passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
 # Rust tests that passed, Autobahn cases judged OK (or informational) per role, and

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use embedded_io::{ErrorType, Read, Write};
 use ws13::blocking::{Message, NoMask, WebSocket};
-use ws13::{Event, Role};
+use ws13::{Event, MessageKind, Role};
 
 struct Counting;
 
@@ -154,7 +154,9 @@ fn in_memory_message_loop_allocates_nothing() {
                 client.send_binary(payload).unwrap();
             }
             client.send_ping(b"are you there").unwrap();
-            // The server echoes every piece as it arrives, until the message's last.
+            // The server echoes every piece as it arrives, until the message's last, as
+            // examples/echo_server.rs does: binary frames relayed as they came, text as
+            // fragments.
             loop {
                 let (event, mut writer) = server.read_split().unwrap();
                 match event {
@@ -162,9 +164,19 @@ fn in_memory_message_loop_allocates_nothing() {
                         kind,
                         last,
                         payload,
+                        frame_remaining,
+                        frame_fin,
                         ..
                     } => {
-                        writer.send_fragment(kind, payload, last).unwrap();
+                        if kind == MessageKind::Binary {
+                            if writer.frame_remaining() == 0 {
+                                let len = payload.len() as u64 + frame_remaining;
+                                writer.begin_frame(kind, len, frame_fin).unwrap();
+                            }
+                            writer.send_payload(payload).unwrap();
+                        } else {
+                            writer.send_fragment(kind, payload, last).unwrap();
+                        }
                         if last {
                             break;
                         }
@@ -230,9 +242,16 @@ fn tcp_message_loop_allocates_nothing() {
                     kind,
                     last,
                     payload,
+                    frame_remaining,
+                    frame_fin,
                     ..
                 } => {
-                    writer.send_fragment(kind, payload, last).unwrap();
+                    // Binary frames relayed as they came, as examples/echo_server.rs does.
+                    if writer.frame_remaining() == 0 {
+                        let len = payload.len() as u64 + frame_remaining;
+                        writer.begin_frame(kind, len, frame_fin).unwrap();
+                    }
+                    writer.send_payload(payload).unwrap();
                     if last {
                         messages += 1;
                         if messages == WARM_UP {
