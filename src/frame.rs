@@ -271,7 +271,11 @@ fn mask_wide(data: &mut [u8], key: [u8; 4]) {
     /// Below this length, aligning first costs more than it saves.
     const ALIGN_FROM: usize = 128;
     /// The vector width the compiler works with: stores that do not cross a cache line.
-    const VECTOR: usize = if cfg!(target_feature = "avx2") { 32 } else { 16 };
+    const VECTOR: usize = if cfg!(target_feature = "avx2") {
+        32
+    } else {
+        16
+    };
     let head = if data.len() >= ALIGN_FROM {
         // A byte pointer can always be aligned; `min` covers `align_offset`'s escape hatch.
         data.as_ptr().align_offset(VECTOR).min(data.len())

@@ -339,7 +339,11 @@ fn client_streams_a_frame(b: &mut Bufs, segment: usize) {
     }
     assert_eq!(pipe.unread(), 0);
     let frames = client_output(pipe.output_mut(), &b.scratch[..req_len], rng);
-    assert_eq!(Log::count_frames(frames), 1, "the payload in one data frame");
+    assert_eq!(
+        Log::count_frames(frames),
+        1,
+        "the payload in one data frame"
+    );
     let expected: [u8; 1000] = core::array::from_fn(long_payload);
     let mut log = Log::new(&mut b.arena);
     log.read(Role::Server, frames).unwrap();

@@ -62,7 +62,10 @@ fn main() -> ! {
     check("UTF-8 split at every byte", utf8_split);
     check("close codes: all u16 on the wire", close_codes);
     check("close codes: Receiver and Sender", close_codes_proto);
-    check("connection state beyond its buffers <= 80 bytes", connection_state);
+    check(
+        "connection state beyond its buffers <= 80 bytes",
+        connection_state,
+    );
     hprintln!("all core checks passed");
     pass()
 }
