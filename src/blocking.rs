@@ -528,9 +528,11 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
     fn fail(&mut self, error: ProtocolError) -> Error<T::Error> {
         self.state = State::Closed;
         if self.sender.frame_remaining() > 0 {
-            // One of our frames is cut short: no close frame can follow it, and nothing
-            // more is sent (RFC 6455 section 7.1.7 asks for a close frame only where one
-            // can be sent).
+            // One of our frames is cut short: no close frame can follow it (RFC 6455
+            // section 7.1.7 asks for one only where it can be sent). What is buffered
+            // still goes out (pongs queued before the frame, and the frame's start);
+            // then nothing more.
+            let _ = self.flush();
             self.sender.set_broken();
             return Error::Protocol(error);
         }

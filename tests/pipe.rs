@@ -1083,11 +1083,14 @@ fn the_close_echo_waits_for_the_frame_being_sent() {
 
 #[test]
 fn a_protocol_error_inside_our_frame_drops_the_connection() {
-    // No close frame can follow a cut frame: nothing more is written, and the error
-    // is returned.
+    // No close frame can follow a cut frame. What was buffered still goes out (here the
+    // pong queued before the frame, and the frame's start: found by the fuzzer, where
+    // the pong was lost), then nothing more, and the error is returned.
+    let mut input = client_frame(true, OpCode::Ping, b"p");
     let mut bad = client_frame(true, OpCode::Text, b"x");
     bad[0] |= 0x40;
-    let mut script = Script::new(bad, 1 << 20);
+    input.extend(bad);
+    let mut script = Script::new(input, 1 << 20);
     let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
     let mut ws = WebSocket::from_upgraded(
         &mut script,
@@ -1098,6 +1101,7 @@ fn a_protocol_error_inside_our_frame_drops_the_connection() {
         blocking::NoMask,
     )
     .unwrap();
+    assert_eq!(ws.read().unwrap(), Event::Ping(b"p"));
     let mut w = ws.writer();
     w.begin_frame(MessageKind::Binary, 10, true).unwrap();
     w.send_payload(b"12345").unwrap();
@@ -1108,7 +1112,5 @@ fn a_protocol_error_inside_our_frame_drops_the_connection() {
         Err(Error::Closed)
     ));
     assert!(matches!(ws.flush(), Err(Error::Closed)));
-    // What was flushed before the read: the header and the first half, nothing after.
-    assert_eq!(script.output.len(), 2 + 5);
-    assert_eq!(&script.output[2..], b"12345");
+    assert_eq!(script.output, b"\x8a\x01p\x82\x0a12345");
 }
