@@ -195,22 +195,23 @@ impl RxBuf<'_> {
 }
 
 /// A control frame owed to the peer that must wait until the data frame being sent is
-/// complete (a frame's payload cannot be interrupted). Its payload waits at the end of
-/// the transmit buffer; the number is the payload's length.
+/// complete (a frame's payload cannot be interrupted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
     None,
-    /// The answer to a ping that arrived meanwhile (the latest one, if several did).
+    /// The answer to a ping that arrived meanwhile (the latest one, if several did):
+    /// its payload, of this many bytes, waits at the end of the transmit buffer.
     Pong(u8),
     /// The echo of the peer's close frame: its status code, if it had one.
-    Close(u8),
+    Close(Option<CloseCode>),
 }
 
 impl Pending {
+    /// The bytes it keeps at the end of the transmit buffer.
     const fn len(self) -> usize {
         match self {
-            Pending::None => 0,
-            Pending::Pong(n) | Pending::Close(n) => n as usize,
+            Pending::Pong(n) => n as usize,
+            Pending::None | Pending::Close(_) => 0,
         }
     }
 }
@@ -469,7 +470,7 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                     let payload = span.of(self.rx.buf);
                     if writer.sender.frame_remaining() > 0 {
                         // Inside one of our frames: answered once it is complete.
-                        writer.defer(Pending::Pong, payload)?;
+                        writer.defer_pong(payload)?;
                     } else {
                         // The pong goes out with the next flush, at the latest before
                         // the next blocking read.
@@ -485,10 +486,9 @@ impl<'b, T: Read + Write, R: MaskSource> WebSocket<'b, T, R> {
                         let echo = code.map(|code| CloseFrame { code, reason: "" });
                         if self.sender.frame_remaining() > 0 {
                             // After the frame being sent, which the application may
-                            // still finish (RFC 6455 section 5.5.1 allows the wait).
-                            let code = code.map(|c| c.0.to_be_bytes()).unwrap_or_default();
-                            let code = if echo.is_some() { code.as_slice() } else { &[] };
-                            let _ = self.writer().defer(Pending::Close, code);
+                            // still finish (RFC 6455 section 5.5.1 allows the wait). It
+                            // takes the place of a waiting pong: none is owed after it.
+                            self.pending = Pending::Close(code);
                         } else if self.writer().close(echo).is_ok() {
                             let _ = self.flush();
                         }
@@ -754,14 +754,13 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
         self.frame(header, payload.as_bytes())
     }
 
-    /// Keeps a control frame's payload at the end of the buffer until the frame being
-    /// sent is complete (see [`Pending`]). A close replaces a waiting pong; a later
-    /// ping's pong replaces an earlier one's (RFC 6455 section 5.5.3 allows answering
-    /// only the latest).
+    /// Keeps a pong's payload at the end of the buffer until the frame being sent is
+    /// complete (see [`Pending`]); it takes the place of an earlier ping's (RFC 6455
+    /// section 5.5.3 allows answering only the latest).
     // Rare: kept out of line, so that the send paths it is called from stay small.
     #[cold]
     #[inline(never)]
-    fn defer(&mut self, what: fn(u8) -> Pending, payload: &[u8]) -> Result<(), Error<T::Error>> {
+    fn defer_pong(&mut self, payload: &[u8]) -> Result<(), Error<T::Error>> {
         if matches!(*self.pending, Pending::Close(_)) {
             return Ok(());
         }
@@ -776,7 +775,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
             let n = dst.len().min(n);
             dst.copy_from_slice(payload.get(..n).unwrap_or_default());
         }
-        *self.pending = what(n as u8);
+        *self.pending = Pending::Pong(n as u8);
         Ok(())
     }
 
@@ -785,26 +784,17 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
     #[cold]
     #[inline(never)]
     fn release(&mut self) -> Result<(), Error<T::Error>> {
-        let pending = core::mem::replace(self.pending, Pending::None);
-        let mut payload = [0u8; frame::MAX_CONTROL_PAYLOAD];
-        let n = pending.len().min(payload.len());
-        let start = self.buf.len().saturating_sub(n);
-        let waiting = self.buf.get(start..).unwrap_or_default();
-        let payload = payload.get_mut(..waiting.len()).unwrap_or_default();
-        payload.copy_from_slice(waiting);
-        match pending {
+        match core::mem::replace(self.pending, Pending::None) {
             Pending::None => Ok(()),
-            Pending::Pong(_) => self.control(true, payload),
-            Pending::Close(_) => {
-                let code = match *payload {
-                    [hi, lo] => Some(CloseFrame {
-                        code: CloseCode(u16::from_be_bytes([hi, lo])),
-                        reason: "",
-                    }),
-                    _ => None,
-                };
-                self.close(code)
+            Pending::Pong(n) => {
+                let mut payload = [0u8; frame::MAX_CONTROL_PAYLOAD];
+                let start = self.buf.len().saturating_sub(usize::from(n));
+                let waiting = self.buf.get(start..).unwrap_or_default();
+                let payload = payload.get_mut(..waiting.len()).unwrap_or_default();
+                payload.copy_from_slice(waiting);
+                self.control(true, payload)
             }
+            Pending::Close(code) => self.close(code.map(|code| CloseFrame { code, reason: "" })),
         }
     }
 
