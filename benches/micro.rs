@@ -197,11 +197,9 @@ fn echo(bencher: Bencher, (size, count): (usize, usize)) {
                 } => {
                     // As examples/echo_server.rs echoes binary: frames sent back as they
                     // came, the payload passed on piece by piece.
-                    if writer.frame_remaining() == 0 {
-                        let len = payload.len() as u64 + frame_remaining;
-                        writer.begin_frame(kind, len, frame_fin).expect("send");
-                    }
-                    writer.send_payload(payload).expect("send");
+                    writer
+                        .relay(kind, payload, frame_remaining, frame_fin)
+                        .expect("send");
                 }
                 Event::Close(_) => break,
                 _ => {}

@@ -115,11 +115,7 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
                     stats.messages += 1;
                 }
                 if kind == MessageKind::Binary {
-                    if writer.frame_remaining() == 0 {
-                        let len = payload.len() as u64 + frame_remaining;
-                        writer.begin_frame(kind, len, frame_fin)?;
-                    }
-                    writer.send_payload(payload)?;
+                    writer.relay(kind, payload, frame_remaining, frame_fin)?;
                 } else {
                     writer.send_fragment(kind, payload, last)?;
                 }

@@ -664,25 +664,7 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
     /// close frame can follow it: the connection is dropped without one. (A relay of text
     /// that must be able to refuse invalid UTF-8 with 1007 therefore sends fragments.)
     ///
-    /// A relay sends each received piece on in a frame of the same length and FIN:
-    ///
-    /// ```
-    /// # use ws13::blocking::{Error, MaskSource, WebSocket};
-    /// # use ws13::Event;
-    /// # fn relay<T: embedded_io::Read + embedded_io::Write, R: MaskSource>(
-    /// #     ws: &mut WebSocket<'_, T, R>,
-    /// # ) -> Result<(), Error<T::Error>> {
-    /// if let (Event::Data { kind, payload, frame_remaining, frame_fin, .. }, mut writer) =
-    ///     ws.read_split()?
-    /// {
-    ///     if writer.frame_remaining() == 0 {
-    ///         writer.begin_frame(kind, payload.len() as u64 + frame_remaining, frame_fin)?;
-    ///     }
-    ///     writer.send_payload(payload)?;
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
+    /// A relay sends frames on as they came with [`Writer::relay`].
     #[inline]
     pub fn begin_frame(
         &mut self,
@@ -715,6 +697,40 @@ impl<T: Write, R: MaskSource> Writer<'_, T, R> {
             self.release()?;
         }
         Ok(())
+    }
+
+    /// Sends a received piece on in a frame of the same length and FIN as the one it
+    /// came in, given the piece's [`Event::Data`] fields: the piece that finds no frame
+    /// of ours open starts one ([`Writer::begin_frame`]), and every piece goes on as its
+    /// payload ([`Writer::send_payload`]). A relay or an echo, frame for frame:
+    ///
+    /// ```
+    /// # use ws13::blocking::{Error, MaskSource, WebSocket};
+    /// # use ws13::Event;
+    /// # fn relay<T: embedded_io::Read + embedded_io::Write, R: MaskSource>(
+    /// #     ws: &mut WebSocket<'_, T, R>,
+    /// # ) -> Result<(), Error<T::Error>> {
+    /// if let (Event::Data { kind, payload, frame_remaining, frame_fin, .. }, mut writer) =
+    ///     ws.read_split()?
+    /// {
+    ///     writer.relay(kind, payload, frame_remaining, frame_fin)?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn relay(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        frame_remaining: u64,
+        frame_fin: bool,
+    ) -> Result<(), Error<T::Error>> {
+        if self.sender.frame_remaining() == 0 {
+            let len = (payload.len() as u64).saturating_add(frame_remaining);
+            self.begin_frame(kind, len, frame_fin)?;
+        }
+        self.send_payload(payload)
     }
 
     /// Payload bytes the frame being sent still owes ([`Writer::begin_frame`]); 0 when

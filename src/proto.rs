@@ -72,7 +72,7 @@ pub enum Event<'a> {
         frame_remaining: u64,
         /// Whether the piece's frame is its message's last (the frame's FIN bit). With
         /// `frame_remaining`, enough to send frames on as they came (a relay, an echo:
-        /// see `Writer::begin_frame` in [`crate::blocking`]).
+        /// see `Writer::relay` in [`crate::blocking`]).
         frame_fin: bool,
     },
     /// A ping with its payload (at most 125 bytes); it must be answered by a pong.

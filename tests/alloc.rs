@@ -169,11 +169,9 @@ fn in_memory_message_loop_allocates_nothing() {
                         ..
                     } => {
                         if kind == MessageKind::Binary {
-                            if writer.frame_remaining() == 0 {
-                                let len = payload.len() as u64 + frame_remaining;
-                                writer.begin_frame(kind, len, frame_fin).unwrap();
-                            }
-                            writer.send_payload(payload).unwrap();
+                            writer
+                                .relay(kind, payload, frame_remaining, frame_fin)
+                                .unwrap();
                         } else {
                             writer.send_fragment(kind, payload, last).unwrap();
                         }
@@ -247,11 +245,9 @@ fn tcp_message_loop_allocates_nothing() {
                     ..
                 } => {
                     // Binary frames relayed as they came, as examples/echo_server.rs does.
-                    if writer.frame_remaining() == 0 {
-                        let len = payload.len() as u64 + frame_remaining;
-                        writer.begin_frame(kind, len, frame_fin).unwrap();
-                    }
-                    writer.send_payload(payload).unwrap();
+                    writer
+                        .relay(kind, payload, frame_remaining, frame_fin)
+                        .unwrap();
                     if last {
                         messages += 1;
                         if messages == WARM_UP {

@@ -808,11 +808,7 @@ fn relay_echo<T: Read + Write>(
                 frame_fin,
                 ..
             } => {
-                if w.frame_remaining() == 0 {
-                    let len = payload.len() as u64 + frame_remaining;
-                    w.begin_frame(MessageKind::Binary, len, frame_fin)?;
-                }
-                w.send_payload(payload)?;
+                w.relay(MessageKind::Binary, payload, frame_remaining, frame_fin)?;
             }
             Event::Data {
                 kind,

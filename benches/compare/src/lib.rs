@@ -134,11 +134,9 @@ pub fn ws13_echo(input: &[u8], rx: &mut [u8], tx: &mut [u8]) -> (usize, usize) {
                 ..
             } => {
                 messages += usize::from(last);
-                if writer.frame_remaining() == 0 {
-                    let len = payload.len() as u64 + frame_remaining;
-                    writer.begin_frame(kind, len, frame_fin).expect("send");
-                }
-                writer.send_payload(payload).expect("send");
+                writer
+                    .relay(kind, payload, frame_remaining, frame_fin)
+                    .expect("send");
             }
             Event::Close(_) => break,
             Event::Ping(_) | Event::Pong(_) => {}

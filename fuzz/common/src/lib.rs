@@ -848,11 +848,7 @@ where
                 {
                     // Only in echo mode: mixed modes would echo half a message.
                     if mode == 2 && sending == Sending::Frames && kind == MessageKind::Binary {
-                        if writer.frame_remaining() == 0 {
-                            let len = payload.len() as u64 + frame_remaining;
-                            writer.begin_frame(kind, len, frame_fin)?;
-                        }
-                        writer.send_payload(payload)?;
+                        writer.relay(kind, payload, frame_remaining, frame_fin)?;
                     } else if mode == 2 {
                         writer.send_fragment(kind, payload, last)?;
                     }
