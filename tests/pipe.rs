@@ -142,6 +142,16 @@ fn counter_mask() -> impl FnMut() -> [u8; 4] {
     }
 }
 
+/// A connection of `role` over a scripted peer, past the handshake.
+fn upgraded<'b>(
+    script: &'b mut Script,
+    role: Role,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+) -> WebSocket<'b, &'b mut Script, impl FnMut() -> [u8; 4]> {
+    WebSocket::from_upgraded(script, role, rx, 0, tx, counter_mask()).unwrap()
+}
+
 const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -922,15 +932,7 @@ fn one_frame_streamed_in_chunks_both_ways() {
 fn an_open_frame_admits_nothing_else() {
     let mut script = Script::new(Vec::new(), 1);
     let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
-    let mut ws = WebSocket::from_upgraded(
-        &mut script,
-        Role::Server,
-        &mut rx,
-        0,
-        &mut tx,
-        blocking::NoMask,
-    )
-    .unwrap();
+    let mut ws = upgraded(&mut script, Role::Server, &mut rx, &mut tx);
     // No frame open: payload is refused.
     let mut w = ws.writer();
     assert!(matches!(
@@ -1000,9 +1002,7 @@ fn pongs_wait_for_the_frame_being_sent() {
             input.extend(peer_frame(role, OpCode::Ping, &[b'p'; 125]));
             let mut script = Script::new(input, 3);
             let (mut rx, mut tx) = (vec![0u8; 512], vec![0u8; tx_size]);
-            let mut ws =
-                WebSocket::from_upgraded(&mut script, role, &mut rx, 0, &mut tx, counter_mask())
-                    .unwrap();
+            let mut ws = upgraded(&mut script, role, &mut rx, &mut tx);
             let payload: Vec<u8> = (0..1000u32).map(|i| (i * 3) as u8).collect();
             let mut w = ws.writer();
             w.begin_frame(MessageKind::Binary, 1000, true).unwrap();
@@ -1044,9 +1044,7 @@ fn the_close_echo_waits_for_the_frame_being_sent() {
             ));
             let mut script = Script::new(input, 1 << 20);
             let (mut rx, mut tx) = (vec![0u8; 512], vec![0u8; tx_size]);
-            let mut ws =
-                WebSocket::from_upgraded(&mut script, role, &mut rx, 0, &mut tx, counter_mask())
-                    .unwrap();
+            let mut ws = upgraded(&mut script, role, &mut rx, &mut tx);
             let payload: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
             let mut w = ws.writer();
             w.begin_frame(MessageKind::Binary, 1000, true).unwrap();
@@ -1088,15 +1086,7 @@ fn a_protocol_error_inside_our_frame_drops_the_connection() {
     input.extend(bad);
     let mut script = Script::new(input, 1 << 20);
     let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
-    let mut ws = WebSocket::from_upgraded(
-        &mut script,
-        Role::Server,
-        &mut rx,
-        0,
-        &mut tx,
-        blocking::NoMask,
-    )
-    .unwrap();
+    let mut ws = upgraded(&mut script, Role::Server, &mut rx, &mut tx);
     assert_eq!(ws.read().unwrap(), Event::Ping(b"p"));
     let mut w = ws.writer();
     w.begin_frame(MessageKind::Binary, 10, true).unwrap();
