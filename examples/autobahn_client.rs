@@ -9,9 +9,7 @@
 
 use std::time::Duration;
 
-use ws13::blocking::{Error, Message};
-use ws13::net;
-use ws13::proto::Event;
+use ws13::{net, Error, Event, MaskSource, Message};
 
 const BUFFER: usize = 32 * 1024;
 
@@ -51,18 +49,13 @@ fn run_case(base: &str, case: u32, agent: &str) -> Result<()> {
     result
 }
 
-fn echo<T: embedded_io::Read + embedded_io::Write, R: ws13::blocking::MaskSource>(
+fn echo<T: embedded_io::Read + embedded_io::Write, R: MaskSource>(
     ws: &mut ws13::blocking::WebSocket<'_, T, R>,
 ) -> core::result::Result<(), Error<T::Error>> {
     loop {
         let (event, mut writer) = ws.read_split()?;
         match event {
-            Event::Data {
-                kind,
-                last,
-                payload,
-                ..
-            } => writer.send_fragment(kind, payload, last)?,
+            Event::Data(piece) => writer.write_fragment(piece.kind, piece.payload, piece.last)?,
             Event::Close(_) => return Ok(()),
             Event::Ping(_) | Event::Pong(_) => {}
         }

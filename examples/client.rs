@@ -14,19 +14,13 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, TryRecvError};
 use std::time::{Duration, Instant};
 
-use ws13::blocking::Error;
-use ws13::proto::{Event, MessageKind};
-use ws13::{net, CloseCode};
+use ws13::{net, CloseCode, CloseFrame, Event, Message, MessageKind};
 
 const BUFFER: usize = 32 * 1024;
 /// How long a read waits before the client looks at standard input again.
 const POLL: Duration = Duration::from_millis(20);
 /// How long the client waits for the server's answer to its close.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-fn is_timeout(e: &Error<std::io::Error>) -> bool {
-    matches!(e, Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
-}
 
 fn run(url: &str) -> Result<(), String> {
     let (mut rx, mut tx) = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
@@ -67,14 +61,16 @@ fn run(url: &str) -> Result<(), String> {
             loop {
                 match lines.try_recv() {
                     Ok(line) => ws
-                        .send_text(&line)
+                        .send(Message::Text(&line))
                         .map_err(|e| format!("send failed: {e}"))?,
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         // End of input: start the close handshake.
-                        ws.writer()
-                            .send_close(CloseCode::NORMAL, "")
-                            .and_then(|()| ws.flush())
+                        let close = CloseFrame {
+                            code: CloseCode::NORMAL,
+                            reason: "",
+                        };
+                        ws.send(Message::Close(Some(close)))
                             .map_err(|e| format!("close failed: {e}"))?;
                         closing = Some(Instant::now());
                         break;
@@ -86,26 +82,16 @@ fn run(url: &str) -> Result<(), String> {
             return Err("the server did not answer the close handshake".into());
         }
         match ws.read() {
-            Ok(Event::Data {
-                kind: MessageKind::Text,
-                payload,
-                last,
-                ..
-            }) => {
-                out.write_all(payload).map_err(|e| e.to_string())?;
-                if last {
+            Ok(Event::Data(piece)) if piece.kind == MessageKind::Text => {
+                out.write_all(piece.payload).map_err(|e| e.to_string())?;
+                if piece.last {
                     out.write_all(b"\n").map_err(|e| e.to_string())?;
                     out.flush().map_err(|e| e.to_string())?;
                 }
             }
-            Ok(Event::Data {
-                kind: MessageKind::Binary,
-                payload,
-                last,
-                ..
-            }) => {
-                binary_len += payload.len() as u64;
-                if last {
+            Ok(Event::Data(piece)) => {
+                binary_len += piece.payload.len() as u64;
+                if piece.last {
                     writeln!(out, "[binary {binary_len} bytes]").map_err(|e| e.to_string())?;
                     out.flush().map_err(|e| e.to_string())?;
                     binary_len = 0;
@@ -124,7 +110,7 @@ fn run(url: &str) -> Result<(), String> {
             }
             Ok(Event::Ping(_) | Event::Pong(_)) => {}
             // Nothing arrived for a moment: look at standard input again.
-            Err(e) if is_timeout(&e) => {}
+            Err(e) if e.is_timeout() => {}
             Err(e) => return Err(format!("connection failed: {e}")),
         }
     }

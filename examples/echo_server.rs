@@ -18,9 +18,8 @@
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ws13::blocking::Error;
-use ws13::proto::{Event, Keepalive, KeepaliveAction};
-use ws13::{net, CloseCode, MessageKind};
+use ws13::proto::{Keepalive, KeepaliveAction};
+use ws13::{net, CloseCode, CloseFrame, Error, Event, Message, MessageKind};
 
 const PAGE: &str = include_str!("echo_page.html");
 /// Receive buffer: the larger share, so that each read moves more of a big message.
@@ -48,7 +47,7 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
     let mut buffers = vec![0u8; RX + GAP + TX];
     let (rx, rest) = buffers.split_at_mut(RX);
     let tx = rest.get_mut(GAP..).unwrap_or_default();
-    let incoming = net::accept_within(stream, rx, HANDSHAKE_DEADLINE, Some(TICK))?;
+    let mut incoming = net::accept_within(stream, rx, HANDSHAKE_DEADLINE, Some(TICK))?;
     let request = incoming.request();
     if !request.is_upgrade() {
         return match (request.method(), request.path()) {
@@ -81,18 +80,20 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
     loop {
         let (event, mut writer) = match ws.read_split() {
             Ok(split) => split,
-            Err(Error::Io(e)) if is_timeout(&e) => {
+            Err(e) if e.is_timeout() => {
                 let now = now_ms();
                 if std::mem::take(&mut heard) {
                     keepalive.seen(now);
                 }
                 match keepalive.poll(now) {
                     KeepaliveAction::Wait => {}
-                    KeepaliveAction::SendPing => ws.send_ping(b"keepalive")?,
+                    // Behind a frame being relayed, the ping waits for it.
+                    KeepaliveAction::SendPing => ws.send(Message::Ping(b"keepalive"))?,
                     KeepaliveAction::TimedOut => {
-                        ws.writer()
-                            .send_close(CloseCode::GOING_AWAY, "no answer to ping")?;
-                        ws.flush()?;
+                        ws.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::GOING_AWAY,
+                            reason: "no answer to ping",
+                        })))?;
                         return Ok("no answer to keepalive ping: closed with 1001");
                     }
                 }
@@ -102,35 +103,21 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
         };
         heard = true;
         match event {
-            Event::Data {
-                kind,
-                last,
-                payload,
-                frame_remaining,
-                frame_fin,
-                ..
-            } => {
-                stats.bytes += payload.len() as u64;
-                if last {
+            Event::Data(piece) => {
+                stats.bytes += piece.payload.len() as u64;
+                if piece.last {
                     stats.messages += 1;
                 }
-                if kind == MessageKind::Binary {
-                    writer.relay(kind, payload, frame_remaining, frame_fin)?;
+                if piece.kind == MessageKind::Binary {
+                    writer.relay(&piece)?;
                 } else {
-                    writer.send_fragment(kind, payload, last)?;
+                    writer.write_fragment(piece.kind, piece.payload, piece.last)?;
                 }
             }
             Event::Close(_) => return Ok("closed"),
             Event::Ping(_) | Event::Pong(_) => {}
         }
     }
-}
-
-fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    )
 }
 
 fn handle(stream: TcpStream) {

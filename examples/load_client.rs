@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ws13::blocking::{self, Message};
+use ws13::blocking;
 use ws13::handshake::client::ClientRequest;
 use ws13::net::{FromStd, OsMask};
-use ws13::CloseCode;
+use ws13::{CloseCode, Message};
 
 /// The largest message sent: 64 KiB.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -96,9 +96,9 @@ fn open<'b>(addr: SocketAddr, rx: &'b mut [u8], tx: &'b mut [u8]) -> Result<Ws<'
 fn echo_one(ws: &mut Ws<'_>, text: bool, data: &[u8], buf: &mut [u8]) -> Result<(), String> {
     if text {
         let s = std::str::from_utf8(data).expect("generated text is UTF-8");
-        ws.send_text(s).map_err(|e| format!("send: {e}"))?;
+        ws.send(Message::Text(s)).map_err(|e| format!("send: {e}"))?;
     } else {
-        ws.send_binary(data).map_err(|e| format!("send: {e}"))?;
+        ws.send(Message::Binary(data)).map_err(|e| format!("send: {e}"))?;
     }
     loop {
         match ws.read_message(buf).map_err(|e| format!("read: {e}"))? {

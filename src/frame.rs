@@ -5,6 +5,8 @@
 
 use core::fmt;
 
+use crate::Status;
+
 /// The largest header a frame can have: 2 bytes, 8 of extended length, 4 of mask key.
 pub const MAX_HEADER_LEN: usize = 14;
 
@@ -64,6 +66,7 @@ impl OpCode {
 /// A frame header that breaks a wire-format rule, found before any payload is looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum HeaderError {
     /// One of RSV1-3 is set, and no extension was negotiated.
     ReservedBits,
@@ -108,15 +111,15 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// Parses a header from the start of `buf`.
     ///
-    /// Returns `Ok(None)` when `buf` does not hold the whole header yet (at most
-    /// [`MAX_HEADER_LEN`] bytes are needed), and `Ok(Some((header, header_len)))` otherwise.
+    /// Returns `Status::Partial` when `buf` does not hold the whole header yet (at most
+    /// [`MAX_HEADER_LEN`] bytes are needed), and the header and its length otherwise.
     /// Checks the rules that need no connection state: RSV bits, reserved opcodes, the
     /// 64-bit length's top bit, and the control-frame limits.
     #[inline]
-    pub fn parse(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, HeaderError> {
+    pub fn parse(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, HeaderError> {
         let (b0, b1) = match buf {
             [b0, b1, ..] => (*b0, *b1),
-            _ => return Ok(None),
+            _ => return Ok(Status::Partial),
         };
         if b0 & 0x70 != 0 {
             return Err(HeaderError::ReservedBits);
@@ -136,7 +139,7 @@ impl FrameHeader {
         let (len, mut pos) = match b1 & 0x7F {
             126 => match buf.get(2..4) {
                 Some(&[hi, lo]) => (u64::from(u16::from_be_bytes([hi, lo])), 4),
-                _ => return Ok(None),
+                _ => return Ok(Status::Partial),
             },
             127 => match buf.get(2..10) {
                 Some(bytes) => {
@@ -148,7 +151,7 @@ impl FrameHeader {
                     }
                     (len, 10)
                 }
-                None => return Ok(None),
+                None => return Ok(Status::Partial),
             },
             short => (u64::from(short), 2),
         };
@@ -158,12 +161,12 @@ impl FrameHeader {
                     pos = pos.saturating_add(4);
                     Some([a, b, c, d])
                 }
-                _ => return Ok(None),
+                _ => return Ok(Status::Partial),
             }
         } else {
             None
         };
-        Ok(Some((
+        Ok(Status::Complete((
             FrameHeader {
                 fin,
                 opcode,
@@ -450,7 +453,7 @@ mod tests {
     fn rfc_unmasked_hello() {
         // RFC 6455 5.7: a single-frame unmasked text message "Hello".
         let bytes = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
-        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().complete().unwrap();
         assert_eq!(h, header(true, OpCode::Text, None, 5));
         assert_eq!(n, 2);
         assert_eq!(&bytes[n..], b"Hello");
@@ -463,7 +466,7 @@ mod tests {
         let mut bytes = [
             0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
         ];
-        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().complete().unwrap();
         assert_eq!(
             h,
             header(true, OpCode::Text, Some([0x37, 0xfa, 0x21, 0x3d]), 5)
@@ -477,19 +480,20 @@ mod tests {
     #[test]
     fn rfc_fragmented_hello() {
         // RFC 6455 5.7: "Hel" then "lo".
-        let (h, _) = FrameHeader::parse(&[0x01, 0x03]).unwrap().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x01, 0x03]).unwrap().complete().unwrap();
         assert_eq!(h, header(false, OpCode::Text, None, 3));
-        let (h, _) = FrameHeader::parse(&[0x80, 0x02]).unwrap().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x80, 0x02]).unwrap().complete().unwrap();
         assert_eq!(h, header(true, OpCode::Continuation, None, 2));
     }
 
     #[test]
     fn rfc_ping_and_pong() {
         // RFC 6455 5.7: unmasked ping "Hello", masked pong "Hello".
-        let (h, _) = FrameHeader::parse(&[0x89, 0x05]).unwrap().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x89, 0x05]).unwrap().complete().unwrap();
         assert_eq!(h, header(true, OpCode::Ping, None, 5));
         let (h, n) = FrameHeader::parse(&[0x8a, 0x85, 1, 2, 3, 4])
             .unwrap()
+            .complete()
             .unwrap();
         assert_eq!(h, header(true, OpCode::Pong, Some([1, 2, 3, 4]), 5));
         assert_eq!(n, 6);
@@ -499,12 +503,12 @@ mod tests {
     fn rfc_256_bytes_and_64k() {
         // RFC 6455 5.7: 256 bytes binary in one unmasked frame: 0x82 0x7E 0x0100.
         let bytes = [0x82, 0x7E, 0x01, 0x00];
-        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().complete().unwrap();
         assert_eq!((h, n), (header(true, OpCode::Binary, None, 256), 4));
         assert_eq!(h.emit().as_bytes(), &bytes);
         // 64 KiB binary in one unmasked frame: 0x82 0x7F 0x0000000000010000.
         let bytes = [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
-        let (h, n) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        let (h, n) = FrameHeader::parse(&bytes).unwrap().complete().unwrap();
         assert_eq!((h, n), (header(true, OpCode::Binary, None, 65536), 10));
         assert_eq!(h.emit().as_bytes(), &bytes);
     }
@@ -534,11 +538,11 @@ mod tests {
                 assert_eq!(h.encoded_len(), expected_len);
                 assert_eq!(
                     FrameHeader::parse(enc.as_bytes()).unwrap(),
-                    Some((h, expected_len))
+                    Status::Complete((h, expected_len))
                 );
                 // Every proper prefix is incomplete, never an error.
                 for cut in 0..expected_len {
-                    assert_eq!(FrameHeader::parse(&enc.as_bytes()[..cut]), Ok(None));
+                    assert_eq!(FrameHeader::parse(&enc.as_bytes()[..cut]), Ok(Status::Partial));
                 }
             }
         }
@@ -548,10 +552,12 @@ mod tests {
     fn non_minimal_lengths_are_read() {
         let (h, n) = FrameHeader::parse(&[0x82, 0x7E, 0x00, 0x05])
             .unwrap()
+            .complete()
             .unwrap();
         assert_eq!((h.len, n), (5, 4));
         let (h, n) = FrameHeader::parse(&[0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0, 7])
             .unwrap()
+            .complete()
             .unwrap();
         assert_eq!((h.len, n), (7, 10));
     }
@@ -587,7 +593,7 @@ mod tests {
             Err(HeaderError::ControlFragmented)
         );
         // 125 is allowed for control frames.
-        assert!(FrameHeader::parse(&[0x8A, 125]).unwrap().is_some());
+        assert!(FrameHeader::parse(&[0x8A, 125]).unwrap().is_complete());
     }
 
     #[test]
@@ -656,16 +662,46 @@ mod tests {
 
     #[test]
     fn close_codes() {
-        for code in 0u16..=u16::MAX {
-            let ok = CloseCode(code).is_valid_on_wire();
-            let expected = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
-            assert_eq!(ok, expected, "code {code}");
+        // An independent table, one row per range of RFC 6455 section 7.4 and the IANA
+        // registry: (first, last, allowed in a close frame).
+        const TABLE: &[(u16, u16, bool)] = &[
+            (0, 999, false),        // not used
+            (1000, 1003, true),     // normal, going away, protocol error, unsupported data
+            (1004, 1004, false),    // reserved
+            (1005, 1006, false),    // no status, abnormal: never on the wire
+            (1007, 1011, true),     // invalid payload .. internal error
+            (1012, 1014, true),     // service restart, try again later, bad gateway (IANA)
+            (1015, 1015, false),    // TLS handshake: never on the wire
+            (1016, 2999, false),    // reserved for the protocol
+            (3000, 3999, true),     // registered by libraries and frameworks
+            (4000, 4999, true),     // private use
+            (5000, u16::MAX, false), // undefined
+        ];
+        let mut covered = 0u32;
+        for &(first, last, allowed) in TABLE {
+            for code in first..=last {
+                assert_eq!(CloseCode(code).is_valid_on_wire(), allowed, "code {code}");
+                covered += 1;
+            }
+        }
+        assert_eq!(covered, 65536, "the table covers every code once");
+        for named in [
+            CloseCode::NORMAL,
+            CloseCode::GOING_AWAY,
+            CloseCode::PROTOCOL_ERROR,
+            CloseCode::UNSUPPORTED_DATA,
+            CloseCode::INVALID_PAYLOAD,
+            CloseCode::POLICY_VIOLATION,
+            CloseCode::MESSAGE_TOO_BIG,
+            CloseCode::MANDATORY_EXTENSION,
+            CloseCode::INTERNAL_ERROR,
+            CloseCode::SERVICE_RESTART,
+            CloseCode::TRY_AGAIN_LATER,
+            CloseCode::BAD_GATEWAY,
+        ] {
+            assert!(named.is_valid_on_wire(), "{named}");
         }
         assert!(!CloseCode::NO_STATUS.is_valid_on_wire());
         assert!(!CloseCode::ABNORMAL.is_valid_on_wire());
-        assert!(!CloseCode(1004).is_valid_on_wire());
-        assert!(!CloseCode(1015).is_valid_on_wire());
-        assert!(!CloseCode(2999).is_valid_on_wire());
-        assert!(!CloseCode(5000).is_valid_on_wire());
     }
 }

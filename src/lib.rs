@@ -61,6 +61,7 @@
 extern crate std;
 
 pub mod blocking;
+mod error;
 pub mod frame;
 pub mod handshake;
 #[cfg(feature = "std")]
@@ -68,8 +69,39 @@ pub mod net;
 pub mod proto;
 pub mod utf8;
 
+pub use embedded_io;
+pub use error::Error;
 pub use frame::CloseCode;
-pub use proto::{CloseFrame, Event, MessageKind, Role};
+pub use proto::{
+    CloseFrame, Event, MaskSource, Message, MessageKind, NoMask, Piece, ProtocolError, Role,
+    SendError,
+};
+
+/// The outcome of a step that may need more input, as `httparse` has it: every parser
+/// and the connection's receive side return it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Status<T> {
+    /// Done: here is the result.
+    Complete(T),
+    /// The input so far is not enough: read more and call again.
+    Partial,
+}
+
+impl<T> Status<T> {
+    /// The result, if complete.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Status::Complete(t) => Some(t),
+            Status::Partial => None,
+        }
+    }
+
+    /// Whether the step is done.
+    pub const fn is_complete(&self) -> bool {
+        matches!(self, Status::Complete(_))
+    }
+}
 
 /// The README's examples, compiled as doc tests so that they stay true.
 #[cfg(doctest)]

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 pub use embedded_io_adapters::std::FromStd;
 
-use crate::blocking::{self, Connected, Error, Incoming, MaskSource};
-use crate::handshake::client::{ClientError, ClientRequest, Url};
+use crate::blocking::{self, Connected, Incoming};
+use crate::handshake::client::{ClientRequest, Url};
+use crate::{Error, MaskSource};
 
 /// A TCP stream as an `embedded-io` transport. `S` is the stream itself or a reference
 /// to it: with `&TcpStream` the caller keeps the stream, to close it gracefully with
@@ -26,8 +27,10 @@ pub type TcpTransport<S = TcpStream> = FromStd<DeadlineStream<S>>;
 
 /// A [`TcpStream`] (or a reference to one) whose reads fail with
 /// [`io::ErrorKind::TimedOut`] once a deadline has passed, however the bytes trickle in.
-/// Without a deadline it is the plain stream (and the stream's own read timeout, if set,
-/// applies to each read).
+/// Without a deadline it is the plain stream (and the stream's own read and write
+/// timeouts, if set, apply to each call). A socket timeout, which the operating system
+/// reports as `WouldBlock`, is reported as `TimedOut`, the kind that ws13's calls
+/// survive ([`Error::is_timeout`]).
 #[derive(Debug)]
 pub struct DeadlineStream<S = TcpStream> {
     stream: S,
@@ -69,27 +72,30 @@ impl<S: Borrow<TcpStream>> io::Read for DeadlineStream<S> {
                 return Err(io::ErrorKind::TimedOut.into());
             }
             stream.set_read_timeout(Some(left))?;
-            return match stream.read(buf) {
-                // The socket's timeout, set to the deadline, ran out: say so.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
-                }
-                other => other,
-            };
+            return stream.read(buf).map_err(timed_out);
         }
-        stream.read(buf)
+        stream.read(buf).map_err(timed_out)
     }
 }
 
 impl<S: Borrow<TcpStream>> io::Write for DeadlineStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut stream: &TcpStream = self.stream.borrow();
-        stream.write(buf)
+        stream.write(buf).map_err(timed_out)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         let mut stream: &TcpStream = self.stream.borrow();
         stream.flush()
+    }
+}
+
+/// A socket timeout (`WouldBlock` from a socket with a timeout) as `TimedOut`.
+fn timed_out(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(io::ErrorKind::TimedOut, "socket timeout")
+    } else {
+        e
     }
 }
 
@@ -139,7 +145,9 @@ pub fn accept<S: Borrow<TcpStream>>(
     stream: S,
     rx: &mut [u8],
 ) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
-    Incoming::read(FromStd::new(DeadlineStream::new(stream)), rx)
+    let mut incoming = Incoming::new(FromStd::new(DeadlineStream::new(stream)), rx);
+    incoming.read()?;
+    Ok(incoming)
 }
 
 /// Like [`accept`], but the whole request must arrive within `timeout`; a client that
@@ -154,7 +162,8 @@ pub fn accept_within<S: Borrow<TcpStream>>(
 ) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
     let mut conn = DeadlineStream::new(stream);
     conn.set_deadline(Instant::now().checked_add(timeout));
-    let mut incoming = Incoming::read(FromStd::new(conn), rx)?;
+    let mut incoming = Incoming::new(FromStd::new(conn), rx);
+    incoming.read()?;
     let conn = incoming.get_mut().inner_mut();
     conn.set_deadline(None);
     conn.stream().set_read_timeout(idle).map_err(Error::Io)?;
@@ -169,13 +178,10 @@ pub fn connect<'b>(
     tx: &'b mut [u8],
     protocols: &[&str],
 ) -> Result<Connected<'b, TcpTransport, OsMask>, Error<io::Error>> {
-    let url = Url::parse(url).ok_or(Error::Handshake(ClientError::InvalidRequest))?;
+    let url = Url::parse(url).map_err(Error::Url)?;
     let stream = TcpStream::connect((url.host, url.port)).map_err(Error::Io)?;
     stream.set_nodelay(true).map_err(Error::Io)?;
-    let request = ClientRequest {
-        protocols,
-        ..ClientRequest::new(url.authority, url.path)
-    };
+    let request = ClientRequest::for_url(&url).protocols(protocols);
     let transport = FromStd::new(DeadlineStream::new(stream));
     blocking::connect(transport, rx, tx, &request, OsMask::new())
 }

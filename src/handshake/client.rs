@@ -3,18 +3,22 @@
 use core::fmt;
 
 use super::http::{self, LineScanner};
-use super::{accept_key, is_token, BufferTooSmall, Cursor, ACCEPT_LEN, KEY_LEN};
+use super::{accept_key, is_token, Cursor, WriteError, ACCEPT_LEN, KEY_LEN};
+use crate::Status;
 
-/// What a client asks for in its upgrade request.
+/// What a client asks for in its upgrade request. Built with [`ClientRequest::new`]
+/// and the builder methods.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ClientRequest<'a> {
     /// The `Host` header: the server's host, with `:port` when it is not the default.
     pub host: &'a str,
-    /// The request target: path and query, starting with `/`.
+    /// The request target: path and query, starting with `/` (or with `?` for a query
+    /// on the root, which goes out as `/?query`).
     pub path: &'a str,
     /// Subprotocols to offer, most preferred first (each must be an HTTP token).
     pub protocols: &'a [&'a str],
-    /// Further headers to send, such as `Origin` or `Authorization`.
+    /// Further headers to send, such as `Origin`, `Authorization` or `Cookie`.
     pub headers: &'a [(&'a str, &'a str)],
 }
 
@@ -29,23 +33,49 @@ impl<'a> ClientRequest<'a> {
         }
     }
 
+    /// The request for a parsed URL: its authority as `Host`, its path and query.
+    pub const fn for_url(url: &Url<'a>) -> Self {
+        Self::new(url.authority, url.path)
+    }
+
+    /// Offers these subprotocols, most preferred first.
+    #[must_use]
+    pub const fn protocols(mut self, protocols: &'a [&'a str]) -> Self {
+        self.protocols = protocols;
+        self
+    }
+
+    /// Sends these headers too.
+    #[must_use]
+    pub const fn headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+
     /// Writes the request with `nonce` (16 random bytes) as its key. Returns the request's
     /// length and the key as sent, which [`ResponseParser::new`] needs.
     pub fn write(
         &self,
         buf: &mut [u8],
         nonce: [u8; 16],
-    ) -> Result<(usize, [u8; KEY_LEN]), ClientError> {
+    ) -> Result<(usize, [u8; KEY_LEN]), WriteError> {
         let mut key = [0u8; KEY_LEN];
         // 16 bytes always encode to exactly 24 base64 characters.
-        let _ = <base64ct::Base64 as base64ct::Encoding>::encode(&nonce, &mut key);
-        let text_ok = |s: &str| s.bytes().all(|b| b > b' ' && b != 0x7F);
-        if !text_ok(self.host) || !self.path.starts_with('/') || !text_ok(self.path) {
-            return Err(ClientError::InvalidRequest);
+        let encoded = <base64ct::Base64 as base64ct::Encoding>::encode(&nonce, &mut key);
+        debug_assert!(encoded.is_ok());
+        let visible = |s: &str| s.bytes().all(|b| b > b' ' && b < 0x7F);
+        let root: &[u8] = match self.path.as_bytes().first() {
+            Some(b'/') => b"",
+            Some(b'?') => b"/",
+            _ => return Err(WriteError::InvalidHeader),
+        };
+        if !visible(self.host) || !visible(self.path) {
+            return Err(WriteError::InvalidHeader);
         }
         let mut c = Cursor::new(buf);
         c.put_all(&[
             b"GET ",
+            root,
             self.path.as_bytes(),
             b" HTTP/1.1\r\nHost: ",
             self.host.as_bytes(),
@@ -55,7 +85,7 @@ impl<'a> ClientRequest<'a> {
         ])?;
         for (i, p) in self.protocols.iter().enumerate() {
             if !is_token(p) {
-                return Err(ClientError::InvalidRequest);
+                return Err(WriteError::InvalidHeader);
             }
             let lead: &[u8] = if i == 0 {
                 b"Sec-WebSocket-Protocol: "
@@ -68,20 +98,52 @@ impl<'a> ClientRequest<'a> {
             c.put(b"\r\n")?;
         }
         for (name, value) in self.headers {
-            let value_ok = value.bytes().all(|b| b >= 0x20 && b != 0x7F || b == b'\t');
-            if !is_token(name) || !value_ok {
-                return Err(ClientError::InvalidRequest);
-            }
-            c.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])?;
+            c.put_header(name, value)?;
         }
         c.put(b"\r\n")?;
         Ok((c.len(), key))
     }
 }
 
+/// Why a URL was refused by [`Url::parse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum UrlError {
+    /// `wss://`: TLS is the caller's to supply. Wrap a TLS stream (rustls, embedded-tls)
+    /// as the transport and connect over it with a [`ClientRequest`]; the examples show
+    /// how.
+    Tls,
+    /// A scheme other than `ws://` (or `wss://`).
+    Scheme,
+    /// No host, user information, or a host that is not a name or address.
+    Host,
+    /// A port that is not a number from 0 to 65535.
+    Port,
+    /// A path or query with spaces, control or non-ASCII characters, or a fragment.
+    Path,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlError::Tls => {
+                "wss:// needs TLS, which the caller supplies: wrap a TLS stream as the transport"
+            }
+            UrlError::Scheme => "not a ws:// URL",
+            UrlError::Host => "invalid host in URL",
+            UrlError::Port => "invalid port in URL",
+            UrlError::Path => "invalid path in URL (spaces, control or non-ASCII characters, or a fragment)",
+        })
+    }
+}
+
+impl core::error::Error for UrlError {}
+
 /// The parts of a `ws://` URL that a client needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Url<'a> {
     /// Host and optional port, as written: the `Host` header's value.
     pub authority: &'a str,
@@ -89,41 +151,68 @@ pub struct Url<'a> {
     pub host: &'a str,
     /// The port: as written, or 80.
     pub port: u16,
-    /// Path and query, starting with `/` (`/` when the URL has none).
+    /// Path and query as written: `/` when the URL has neither, and just `?query` when
+    /// it has a query but no path (the request then asks for `/?query`, as RFC 6455
+    /// section 3 says).
     pub path: &'a str,
 }
 
 impl<'a> Url<'a> {
-    /// Parses `ws://host[:port][/path][?query]`. `wss://` (TLS) is not supported by this
-    /// crate and is refused, like any other scheme, user info or fragment.
-    pub fn parse(url: &'a str) -> Option<Url<'a>> {
-        let (scheme, rest) = url.split_once("://")?;
-        if !scheme.eq_ignore_ascii_case("ws") || rest.contains('#') {
-            return None;
+    /// Parses `ws://host[:port][/path][?query]`, refusing `wss://` with
+    /// [`UrlError::Tls`] and anything else that is not a plain `ws://` URL.
+    pub fn parse(url: &'a str) -> Result<Url<'a>, UrlError> {
+        let (scheme, rest) = url.split_once("://").ok_or(UrlError::Scheme)?;
+        if scheme.eq_ignore_ascii_case("wss") {
+            return Err(UrlError::Tls);
         }
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        if !scheme.eq_ignore_ascii_case("ws") {
+            return Err(UrlError::Scheme);
+        }
+        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
-        let path = if path.is_empty() { "/" } else { path };
-        if authority.is_empty() || authority.contains('@') || !path.starts_with(['/', '?']) {
-            return None;
+        if path.starts_with('#') || path.contains('#') {
+            return Err(UrlError::Path);
+        }
+        if path.bytes().any(|b| b <= b' ' || b >= 0x7F) {
+            return Err(UrlError::Path);
+        }
+        if authority.is_empty() || authority.contains('@') {
+            return Err(UrlError::Host);
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']')?;
-            (host, after.strip_prefix(':'))
+            let (host, after) = v6.split_once(']').ok_or(UrlError::Host)?;
+            let valid = !host.is_empty()
+                && host.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if !valid {
+                return Err(UrlError::Host);
+            }
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or(UrlError::Host)?)),
+            }
         } else {
-            match authority.rsplit_once(':') {
+            match authority.split_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (authority, None),
             }
         };
-        let port = match port {
-            Some(p) => p.parse().ok()?,
-            None => 80,
-        };
-        if host.is_empty() || path.bytes().any(|b| b <= b' ' || b == 0x7F) {
-            return None;
+        let host_ok = !host.is_empty()
+            && (authority.starts_with('[')
+                || host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)));
+        if !host_ok {
+            return Err(UrlError::Host);
         }
-        Some(Url {
+        let port = match port {
+            None => 80,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse().map_err(|_| UrlError::Port)?
+            }
+            Some(_) => return Err(UrlError::Port),
+        };
+        let path = if path.is_empty() { "/" } else { path };
+        Ok(Url {
             authority,
             host,
             port,
@@ -137,11 +226,6 @@ impl<'a> Url<'a> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The request could not be written: a host, path, subprotocol or header that is not
-    /// valid in HTTP.
-    InvalidRequest,
-    /// The request does not fit the transmit buffer.
-    BufferTooSmall,
     /// The response is not well-formed HTTP/1.1.
     Malformed,
     /// The response head does not fit the receive buffer.
@@ -160,19 +244,13 @@ pub enum ClientError {
     UnexpectedProtocol,
     /// The server named an extension the client did not offer.
     UnexpectedExtension,
-}
-
-impl From<BufferTooSmall> for ClientError {
-    fn from(_: BufferTooSmall) -> Self {
-        ClientError::BufferTooSmall
-    }
+    /// The transport ended before the whole response arrived.
+    Truncated,
 }
 
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::InvalidRequest => f.write_str("invalid host, path, subprotocol or header"),
-            ClientError::BufferTooSmall => f.write_str("request does not fit the buffer"),
             ClientError::Malformed => f.write_str("malformed HTTP response"),
             ClientError::TooLarge => f.write_str("response head too large for the buffer"),
             ClientError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
@@ -186,6 +264,7 @@ impl fmt::Display for ClientError {
             ClientError::UnexpectedExtension => {
                 f.write_str("server chose an extension not offered")
             }
+            ClientError::Truncated => f.write_str("connection ended inside the response"),
         }
     }
 }
@@ -215,6 +294,7 @@ pub struct ResponseParser {
 /// The outcome of a successful handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Accepted {
     /// The length of the response head; bytes after it are already WebSocket frames.
     pub head_len: usize,
@@ -237,9 +317,9 @@ impl ResponseParser {
     /// Parses what has arrived of the response; `buf` holds the same bytes as on the last
     /// call, and perhaps more. `offered` is the request's list of subprotocols.
     ///
-    /// Returns `Ok(Some(accepted))` once the head is complete and valid, `Ok(None)` when
+    /// Returns the outcome once the head is complete and valid, `Status::Partial` when
     /// more bytes are needed, and the first thing wrong otherwise.
-    pub fn parse(&mut self, buf: &[u8], offered: &[&str]) -> Result<Option<Accepted>, ClientError> {
+    pub fn parse(&mut self, buf: &[u8], offered: &[&str]) -> Result<Status<Accepted>, ClientError> {
         if self.flags & DONE != 0 {
             return Err(ClientError::Malformed);
         }
@@ -248,12 +328,12 @@ impl ResponseParser {
                 self.status_line(line)?;
             } else if line.is_empty() {
                 self.flags |= DONE;
-                return self.finish(end).map(Some);
+                return self.finish(end).map(Status::Complete);
             } else {
                 self.header(line, offered)?;
             }
         }
-        Ok(None)
+        Ok(Status::Partial)
     }
 
     fn status_line(&mut self, line: &[u8]) -> Result<(), ClientError> {
@@ -338,6 +418,103 @@ impl ResponseParser {
     }
 }
 
+/// What a driver of a client [`Handshake`] does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Step {
+    /// Write [`Handshake::output`], then report the count with [`Handshake::wrote`].
+    Write,
+    /// Read into [`Handshake::read_buffer`], then report the count with
+    /// [`Handshake::received`] (or the end with [`Handshake::received_eof`]).
+    Read,
+    /// The server accepted: bytes after the head are the first frames.
+    Accepted(Accepted),
+}
+
+/// The client's side of the opening handshake, sans-IO: the request waits in the
+/// transmit buffer until it is written, then the response is read into the receive
+/// buffer and checked. A driver calls [`Handshake::poll`] and does what the [`Step`]
+/// says; a call interrupted by a timeout is simply made again.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    parser: ResponseParser,
+    /// The request, at the start of the transmit buffer, and how much of it has gone.
+    request_len: usize,
+    sent: usize,
+    /// Bytes of the response in the receive buffer.
+    received: usize,
+    outcome: Option<Result<Accepted, ClientError>>,
+    ended: bool,
+}
+
+impl Handshake {
+    /// Writes `request` into `tx` with `nonce` (16 unpredictable bytes) as its key.
+    pub fn new(request: &ClientRequest<'_>, tx: &mut [u8], nonce: [u8; 16]) -> Result<Self, WriteError> {
+        let (request_len, key) = request.write(tx, nonce)?;
+        Ok(Handshake {
+            parser: ResponseParser::new(&key),
+            request_len,
+            sent: 0,
+            received: 0,
+            outcome: None,
+            ended: false,
+        })
+    }
+
+    /// What to do next; `offered` is the request's list of subprotocols.
+    pub fn poll(&mut self, rx: &[u8], offered: &[&str]) -> Result<Step, ClientError> {
+        if self.sent < self.request_len {
+            return Ok(Step::Write);
+        }
+        if let Some(outcome) = self.outcome {
+            return outcome.map(Step::Accepted);
+        }
+        let seen = rx.get(..self.received).unwrap_or_default();
+        let outcome = match self.parser.parse(seen, offered) {
+            Ok(Status::Complete(accepted)) => Ok(accepted),
+            Ok(Status::Partial) if self.ended => Err(ClientError::Truncated),
+            Ok(Status::Partial) if self.received < rx.len() => return Ok(Step::Read),
+            Ok(Status::Partial) => Err(ClientError::TooLarge),
+            Err(e) => Err(e),
+        };
+        self.outcome = Some(outcome);
+        outcome.map(Step::Accepted)
+    }
+
+    /// The next bytes of the request to write.
+    pub fn output<'a>(&self, tx: &'a [u8]) -> &'a [u8] {
+        tx.get(self.sent..self.request_len).unwrap_or_default()
+    }
+
+    /// `n` bytes of [`Handshake::output`] were written.
+    pub fn wrote(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n);
+    }
+
+    /// Where the next bytes of the response go.
+    pub fn read_buffer<'a>(&self, rx: &'a mut [u8]) -> &'a mut [u8] {
+        rx.get_mut(self.received..).unwrap_or_default()
+    }
+
+    /// `n` bytes were read into [`Handshake::read_buffer`].
+    pub fn received(&mut self, n: usize) {
+        self.received = self.received.saturating_add(n);
+    }
+
+    /// The transport ended: unless the response is complete, [`ClientError::Truncated`].
+    pub fn received_eof(&mut self) {
+        self.ended = true;
+    }
+
+    /// Bytes of the receive buffer that came after the response's head.
+    pub fn leftover(&self) -> core::ops::Range<usize> {
+        match self.outcome {
+            Some(Ok(a)) => a.head_len..self.received.max(a.head_len),
+            _ => 0..0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,12 +524,9 @@ mod tests {
 
     fn request() -> ([u8; 512], usize, [u8; KEY_LEN]) {
         let mut buf = [0u8; 512];
-        let req = ClientRequest {
-            host: "server.example.com",
-            path: "/chat",
-            protocols: &["chat", "superchat"],
-            headers: &[("Origin", "http://example.com")],
-        };
+        let req = ClientRequest::new("server.example.com", "/chat")
+            .protocols(&["chat", "superchat"])
+            .headers(&[("Origin", "http://example.com")]);
         let (n, key) = req.write(&mut buf, NONCE).unwrap();
         (buf, n, key)
     }
@@ -382,7 +556,7 @@ mod tests {
             "ws://h/a b",
             "h:80",
         ] {
-            assert_eq!(Url::parse(bad), None, "{bad}");
+            assert!(Url::parse(bad).is_err(), "{bad}");
         }
     }
 
@@ -399,7 +573,7 @@ mod tests {
         );
         // The server side of the crate accepts it.
         let mut p = crate::handshake::server::RequestParser::new();
-        let len = p.parse(&buf[..n]).unwrap().unwrap();
+        let len = p.parse(&buf[..n]).unwrap().complete().unwrap();
         assert_eq!(p.request(&buf[..len]).check_upgrade(), Ok(()));
     }
 
@@ -410,21 +584,15 @@ mod tests {
             ClientRequest::new("h", "no-slash"),
             ClientRequest::new("h\r\nX: y", "/"),
             ClientRequest::new("h", "/a b"),
-            ClientRequest {
-                protocols: &["a b"],
-                ..ClientRequest::new("h", "/")
-            },
-            ClientRequest {
-                headers: &[("X", "a\nb")],
-                ..ClientRequest::new("h", "/")
-            },
+            ClientRequest::new("h", "/").protocols(&["a b"]),
+            ClientRequest::new("h", "/").headers(&[("X", "a\nb")]),
         ];
         for req in bad {
-            assert_eq!(req.write(&mut buf, NONCE), Err(ClientError::InvalidRequest));
+            assert_eq!(req.write(&mut buf, NONCE), Err(WriteError::InvalidHeader));
         }
         assert_eq!(
             ClientRequest::new("h", "/").write(&mut buf[..20], NONCE),
-            Err(ClientError::BufferTooSmall)
+            Err(WriteError::BufferTooSmall)
         );
     }
 
@@ -432,7 +600,7 @@ mod tests {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
         Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
 
-    fn parse(resp: &str) -> Result<Option<Accepted>, ClientError> {
+    fn parse(resp: &str) -> Result<Status<Accepted>, ClientError> {
         let mut p = ResponseParser::new(b"dGhlIHNhbXBsZSBub25jZQ==");
         p.parse(resp.as_bytes(), &["superchat", "chat"])
     }
@@ -441,7 +609,7 @@ mod tests {
     fn accepts_rfc_response_in_any_split() {
         assert_eq!(
             parse(OK),
-            Ok(Some(Accepted {
+            Ok(Status::Complete(Accepted {
                 head_len: OK.len(),
                 protocol: Some(1)
             }))
@@ -452,8 +620,8 @@ mod tests {
             let mut p = ResponseParser::new(b"dGhlIHNhbXBsZSBub25jZQ==");
             let first = p.parse(&data[..split], &["chat"]).unwrap();
             let got = match first {
-                Some(a) => a,
-                None => p.parse(&data, &["chat"]).unwrap().unwrap(),
+                Status::Complete(a) => a,
+                Status::Partial => p.parse(&data, &["chat"]).unwrap().complete().unwrap(),
             };
             assert_eq!(got.head_len, OK.len(), "split {split}");
         }
@@ -528,6 +696,6 @@ mod tests {
         );
         // No subprotocol chosen is fine.
         let none = OK.replacen("Sec-WebSocket-Protocol: chat\r\n", "", 1);
-        assert_eq!(parse(&none).unwrap().unwrap().protocol, None);
+        assert_eq!(parse(&none).unwrap().complete().unwrap().protocol, None);
     }
 }

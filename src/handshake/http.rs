@@ -69,6 +69,12 @@ pub(crate) const fn is_tchar(b: u8) -> bool {
         | b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
 }
 
+/// Whether `b` may appear in a header field's value: visible characters, spaces and
+/// tabs (RFC 7230 section 3.2), and no control character.
+pub(crate) const fn is_field_byte(b: u8) -> bool {
+    b >= 0x20 && b != 0x7F || b == b'\t'
+}
+
 /// Trims optional whitespace (spaces and tabs) from both ends.
 pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
@@ -88,7 +94,7 @@ pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
     if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
         return None;
     }
-    if value.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7F) {
+    if !value.iter().all(|&b| is_field_byte(b)) {
         return None;
     }
     Some((name, trim(value)))

@@ -40,18 +40,28 @@ pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
     out
 }
 
-/// A buffer too small for what had to be written into it.
+/// Why a request or response could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct BufferTooSmall;
+#[non_exhaustive]
+pub enum WriteError {
+    /// The buffer cannot hold it.
+    BufferTooSmall,
+    /// A header, subprotocol, host or path that is not valid in HTTP, or a status out
+    /// of range.
+    InvalidHeader,
+}
 
-impl fmt::Display for BufferTooSmall {
+impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("buffer too small")
+        f.write_str(match self {
+            WriteError::BufferTooSmall => "buffer too small",
+            WriteError::InvalidHeader => "invalid header, subprotocol, host or path",
+        })
     }
 }
 
-impl core::error::Error for BufferTooSmall {}
+impl core::error::Error for WriteError {}
 
 /// Appends bytes to a caller's slice, failing cleanly when it is full.
 pub(crate) struct Cursor<'a> {
@@ -64,21 +74,21 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos: 0 }
     }
 
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
-        let end = self.pos.checked_add(bytes.len()).ok_or(BufferTooSmall)?;
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let end = self.pos.saturating_add(bytes.len());
         self.buf
             .get_mut(self.pos..end)
-            .ok_or(BufferTooSmall)?
+            .ok_or(WriteError::BufferTooSmall)?
             .copy_from_slice(bytes);
         self.pos = end;
         Ok(())
     }
 
-    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), BufferTooSmall> {
+    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), WriteError> {
         parts.iter().try_for_each(|p| self.put(p))
     }
 
-    pub(crate) fn put_decimal(&mut self, n: usize) -> Result<(), BufferTooSmall> {
+    pub(crate) fn put_decimal(&mut self, n: usize) -> Result<(), WriteError> {
         // usize, not u64: 32-bit targets then need no 64-bit division routine.
         let mut digits = [0u8; 20];
         let mut start = digits.len();
@@ -93,6 +103,14 @@ impl<'a> Cursor<'a> {
             }
         }
         self.put(digits.get(start..).unwrap_or(&[]))
+    }
+
+    /// Appends a header line, if `name` is a token and `value` a valid field value.
+    pub(crate) fn put_header(&mut self, name: &str, value: &str) -> Result<(), WriteError> {
+        if !is_token(name) || !value.bytes().all(http::is_field_byte) {
+            return Err(WriteError::InvalidHeader);
+        }
+        self.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -124,7 +142,7 @@ mod tests {
         let mut buf = [0u8; 5];
         let mut c = Cursor::new(&mut buf);
         c.put(b"abc").unwrap();
-        assert_eq!(c.put(b"def"), Err(BufferTooSmall));
+        assert_eq!(c.put(b"def"), Err(WriteError::BufferTooSmall));
         c.put_decimal(42).unwrap();
         assert_eq!(c.len(), 5);
         assert_eq!(&buf, b"abc42");

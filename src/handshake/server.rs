@@ -9,7 +9,8 @@
 use core::fmt;
 
 use super::http::{self, LineScanner};
-use super::{accept_key, is_token, BufferTooSmall, Cursor, KEY_LEN};
+use super::{accept_key, is_token, Cursor, WriteError, KEY_LEN};
+use crate::Status;
 
 /// Why a request cannot be upgraded, each with the HTTP status that refuses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,12 @@ pub enum RequestError {
     NotHttp11,
     /// No `Host` header: 400.
     MissingHost,
+    /// More than one `Host` header, or one whose value is not a host and port: 400
+    /// (RFC 7230 section 5.4).
+    InvalidHost,
+    /// An upgrade request with a body (`Content-Length` other than 0, or
+    /// `Transfer-Encoding`): 400. Its bytes would otherwise be taken for frames.
+    UnexpectedBody,
     /// `Connection` does not list the `upgrade` token: 400.
     MissingConnectionUpgrade,
     /// `Sec-WebSocket-Key` is missing, repeated, or not 16 bytes in base64: 400.
@@ -57,6 +64,8 @@ impl fmt::Display for RequestError {
             RequestError::MethodNotAllowed => "upgrade request method is not GET",
             RequestError::NotHttp11 => "upgrade request is not HTTP/1.1",
             RequestError::MissingHost => "missing Host header",
+            RequestError::InvalidHost => "repeated or invalid Host header",
+            RequestError::UnexpectedBody => "upgrade request with a body",
             RequestError::MissingConnectionUpgrade => "Connection header lacks the upgrade token",
             RequestError::BadKey => "missing or invalid Sec-WebSocket-Key",
             RequestError::UnsupportedVersion => "Sec-WebSocket-Version is not 13",
@@ -65,33 +74,6 @@ impl fmt::Display for RequestError {
 }
 
 impl core::error::Error for RequestError {}
-
-/// Why a response could not be written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum WriteError {
-    /// The buffer cannot hold the response.
-    BufferTooSmall,
-    /// A subprotocol or header that is not a valid HTTP token or value.
-    InvalidHeader,
-}
-
-impl From<BufferTooSmall> for WriteError {
-    fn from(_: BufferTooSmall) -> Self {
-        WriteError::BufferTooSmall
-    }
-}
-
-impl fmt::Display for WriteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WriteError::BufferTooSmall => "buffer too small for the response",
-            WriteError::InvalidHeader => "invalid header name or value",
-        })
-    }
-}
-
-impl core::error::Error for WriteError {}
 
 const REQUEST_LINE: u16 = 1 << 0;
 const METHOD_GET: u16 = 1 << 1;
@@ -104,6 +86,7 @@ const KEY_BAD: u16 = 1 << 7;
 const VERSION_13: u16 = 1 << 8;
 const VERSION_OTHER: u16 = 1 << 9;
 const DONE: u16 = 1 << 10;
+const BODY: u16 = 1 << 11;
 
 /// The default limit on header lines in a request.
 pub const DEFAULT_MAX_HEADERS: u16 = 64;
@@ -144,24 +127,24 @@ impl RequestParser {
     /// Parses what has arrived. `buf` is the whole request so far: the same bytes as on
     /// the last call, and perhaps more. Only bytes not seen before are scanned.
     ///
-    /// Returns `Ok(Some(head_len))` once the blank line that ends the head has arrived:
+    /// Returns the head's length once the blank line that ends it has arrived:
     /// `buf[..head_len]` is the head, and any bytes after it already belong to the
-    /// WebSocket frame stream. `Ok(None)` means more bytes are needed.
-    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, RequestError> {
+    /// WebSocket frame stream.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Status<usize>, RequestError> {
         if self.flags & DONE != 0 {
-            return Ok(Some(self.lines.consumed()));
+            return Ok(Status::Complete(self.lines.consumed()));
         }
         while let Some((line, end)) = self.lines.next_line(buf) {
             if self.flags & REQUEST_LINE == 0 {
                 self.request_line(line)?;
             } else if line.is_empty() {
                 self.flags |= DONE;
-                return Ok(Some(end));
+                return Ok(Status::Complete(end));
             } else {
                 self.header(line)?;
             }
         }
-        Ok(None)
+        Ok(Status::Partial)
     }
 
     /// The bytes of the line that has not ended yet: a caller whose buffer is full with
@@ -263,7 +246,14 @@ impl RequestParser {
         }
         let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
         if name.eq_ignore_ascii_case(b"host") {
+            if self.flags & HOST != 0 || !is_host(value) {
+                return Err(RequestError::InvalidHost);
+            }
             self.flags |= HOST;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"content-length") && value != b"0"
+        {
+            self.flags |= BODY;
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             if http::has_token(value, b"websocket") {
                 self.flags |= UPGRADE_WEBSOCKET;
@@ -285,13 +275,7 @@ impl RequestParser {
     }
 
     fn key_header(&mut self, value: &[u8]) {
-        let mut decoded = [0u8; 16];
-        let valid = self.flags & (KEY_OK | KEY_BAD) == 0
-            && value.len() == KEY_LEN
-            && matches!(
-                <base64ct::Base64 as base64ct::Encoding>::decode(value, &mut decoded),
-                Ok(d) if d.len() == 16
-            );
+        let valid = self.flags & (KEY_OK | KEY_BAD) == 0 && is_key(value);
         if valid {
             self.key.copy_from_slice(value);
             self.flags |= KEY_OK;
@@ -394,6 +378,8 @@ impl<'a> Request<'a> {
             Err(RequestError::MissingHost)
         } else if f & UPGRADE_WEBSOCKET == 0 || f & CONNECTION_UPGRADE == 0 {
             Err(RequestError::MissingConnectionUpgrade)
+        } else if f & BODY != 0 {
+            Err(RequestError::UnexpectedBody)
         } else if f & KEY_OK == 0 {
             Err(RequestError::BadKey)
         } else if f & VERSION_13 == 0 || f & VERSION_OTHER != 0 {
@@ -411,11 +397,13 @@ impl<'a> Request<'a> {
 }
 
 /// Writes the `101 Switching Protocols` response that accepts `request`, choosing
-/// `protocol` (which should be one the client offered), and returns its length.
+/// `protocol` (which should be one the client offered) and adding `headers` (a
+/// `Set-Cookie`, say), and returns its length.
 pub fn write_accept(
     buf: &mut [u8],
     request: &Request<'_>,
     protocol: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<usize, WriteError> {
     let accept = accept_key(request.key());
     let mut c = Cursor::new(buf);
@@ -431,7 +419,10 @@ pub fn write_accept(
         if !is_token(p) {
             return Err(WriteError::InvalidHeader);
         }
-        c.put_all(&[b"Sec-WebSocket-Protocol: ", p.as_bytes(), b"\r\n"])?;
+        c.put_header("Sec-WebSocket-Protocol", p)?;
+    }
+    for (name, value) in headers {
+        c.put_header(name, value)?;
     }
     c.put(b"\r\n")?;
     Ok(c.len())
@@ -478,11 +469,7 @@ pub fn write_response_head(
     c.put_decimal(usize::from(status))?;
     c.put_all(&[b" ", reason_phrase(status).as_bytes(), b"\r\n"])?;
     for (name, value) in headers {
-        let value_ok = value.bytes().all(|b| b >= 0x20 && b != 0x7F || b == b'\t');
-        if !is_token(name) || !value_ok {
-            return Err(WriteError::InvalidHeader);
-        }
-        c.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])?;
+        c.put_header(name, value)?;
     }
     c.put(b"Content-Length: ")?;
     c.put_decimal(body_len)?;
@@ -501,6 +488,247 @@ pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, Write
     write_response_head(buf, error.status(), extra, 0)
 }
 
+/// Whether `value` is 16 bytes in base64, judged by its shape: 22 characters of the
+/// alphabet, the last of them with its four low bits zero (16 bytes leave them unused
+/// in a canonical encoding), then `==`.
+fn is_key(value: &[u8]) -> bool {
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/');
+    match value {
+        [body @ .., last, b'=', b'='] => {
+            value.len() == KEY_LEN
+                && body.iter().all(base64)
+                && matches!(last, b'A' | b'Q' | b'g' | b'w')
+        }
+        _ => false,
+    }
+}
+
+/// Whether `value` is a `Host` header's value: a host name or address, with an
+/// optional port (RFC 7230 section 5.4, RFC 3986 section 3.2.2).
+fn is_host(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(i) if !value.ends_with(b"]") => (value.get(..i), value.get(i.saturating_add(1)..)),
+        _ => (Some(value), None),
+    };
+    let (Some(host), port) = (host, port.unwrap_or_default()) else {
+        return false;
+    };
+    if !port.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    match host {
+        [b'[', inner @ .., b']'] => {
+            !inner.is_empty() && inner.iter().all(|b| b.is_ascii_hexdigit() || b".:".contains(b))
+        }
+        _ => {
+            !host.is_empty()
+                && host.iter().all(|&b| {
+                    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
+                })
+        }
+    }
+}
+
+/// What a driver of a [`Handshake`] does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Step {
+    /// Read from the transport into [`Handshake::read_buffer`], then report the count
+    /// with [`Handshake::received`] (or the end with [`Handshake::received_eof`]).
+    Read,
+    /// Write [`Handshake::output`] to the transport, then report the count with
+    /// [`Handshake::wrote`].
+    Write,
+    /// The request is complete and may be upgraded or answered: see
+    /// [`Handshake::request`].
+    Request,
+    /// The request was refused with the error's status, and the refusal is written.
+    Refused(RequestError),
+    /// The response is written.
+    Responded,
+    /// The transport ended before a request began.
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Reading,
+    Complete,
+    Refusing(RequestError),
+    Responding,
+    Ended,
+}
+
+/// The server's side of the opening handshake, sans-IO: reads a request into the
+/// caller's buffer (a request larger than the buffer streams through it, see
+/// [`RequestParser::compact`]), refuses a malformed request or an invalid upgrade
+/// with its HTTP status, and writes the application's answer. A driver calls
+/// [`Handshake::poll`] and does what the [`Step`] says.
+///
+/// An upgrade request (one whose `Upgrade` header names `websocket`) is checked
+/// against every rule of RFC 6455 section 4.2.1 before it is handed out; any other
+/// request is plain HTTP, for the application to answer (with its web page, say).
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    parser: RequestParser,
+    /// Bytes of the request in the buffer.
+    received: usize,
+    /// The head's length, once complete.
+    head_len: usize,
+    /// A response being written: a head of `out_len` bytes from the buffer's start, then
+    /// a body from the caller's slice, `total` bytes in all; `sent` of them have gone.
+    out_len: usize,
+    total: usize,
+    sent: usize,
+    phase: Phase,
+}
+
+impl Handshake {
+    /// A handshake that reads a request with `parser` (and its limits).
+    pub const fn new(parser: RequestParser) -> Self {
+        Handshake {
+            parser,
+            received: 0,
+            head_len: 0,
+            out_len: 0,
+            total: 0,
+            sent: 0,
+            phase: Phase::Reading,
+        }
+    }
+
+    /// What to do next, given the buffer the request is read into.
+    pub fn poll(&mut self, buf: &mut [u8]) -> Step {
+        match self.phase {
+            Phase::Complete => Step::Request,
+            Phase::Ended => Step::Ended,
+            Phase::Refusing(e) if self.sent >= self.total => Step::Refused(e),
+            Phase::Responding if self.sent >= self.total => Step::Responded,
+            Phase::Refusing(_) | Phase::Responding => Step::Write,
+            Phase::Reading => self.parse(buf),
+        }
+    }
+
+    fn parse(&mut self, buf: &mut [u8]) -> Step {
+        let seen = buf.get(..self.received).unwrap_or_default();
+        let outcome = match self.parser.parse(seen) {
+            Ok(Status::Complete(head_len)) => {
+                self.head_len = head_len;
+                let request = self.request(buf);
+                if request.is_upgrade() {
+                    request.check_upgrade().map(|()| Step::Request)
+                } else {
+                    Ok(Step::Request)
+                }
+            }
+            Ok(Status::Partial) if self.received < buf.len() => Ok(Step::Read),
+            Ok(Status::Partial) => {
+                // Full: drop the header lines already dealt with, and read on.
+                let compacted = self.parser.compact(buf, self.received);
+                if compacted == self.received {
+                    Err(RequestError::TooLarge)
+                } else {
+                    self.received = compacted;
+                    Ok(Step::Read)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(Step::Request) => {
+                self.phase = Phase::Complete;
+                Step::Request
+            }
+            Ok(step) => step,
+            Err(e) => self.refuse(buf, e),
+        }
+    }
+
+    /// Writes the refusal for `error` into the buffer (the request is dead).
+    fn refuse(&mut self, buf: &mut [u8], error: RequestError) -> Step {
+        // A refusal is at most 160 bytes; a smaller buffer gets the connection closed.
+        self.out_len = write_refusal(buf, error).unwrap_or(0);
+        self.total = self.out_len;
+        self.sent = 0;
+        self.phase = Phase::Refusing(error);
+        Step::Write
+    }
+
+    /// Where the next bytes of the request go.
+    pub fn read_buffer<'a>(&self, buf: &'a mut [u8]) -> &'a mut [u8] {
+        buf.get_mut(self.received..).unwrap_or_default()
+    }
+
+    /// `n` bytes were read into [`Handshake::read_buffer`].
+    pub fn received(&mut self, n: usize) {
+        self.received = self.received.saturating_add(n);
+    }
+
+    /// The transport ended: before a request began, the handshake is over; inside one,
+    /// it is refused as malformed (the refusal may still reach a client that only shut
+    /// down its sending side).
+    pub fn received_eof(&mut self, buf: &mut [u8]) {
+        if self.phase == Phase::Reading {
+            if self.received == 0 {
+                self.phase = Phase::Ended;
+            } else {
+                self.refuse(buf, RequestError::Malformed);
+            }
+        }
+    }
+
+    /// The request, once [`Step::Request`] has come (before, one with no head at all).
+    pub fn request<'a>(&self, buf: &'a [u8]) -> Request<'a> {
+        let head = match self.phase {
+            Phase::Reading | Phase::Complete => buf.get(..self.head_len),
+            _ => None,
+        };
+        self.parser.request(head.unwrap_or_default())
+    }
+
+    /// Bytes that came after the request's head: the first WebSocket frames.
+    pub fn leftover(&self) -> core::ops::Range<usize> {
+        self.head_len..self.received.max(self.head_len)
+    }
+
+    /// Answers the request as plain HTTP: writes the head of a response with `status`,
+    /// `headers`, `Content-Length: body_len` and `Connection: close` into the buffer (the
+    /// request is then gone), to be followed by the body from the caller's slice.
+    pub fn respond(
+        &mut self,
+        buf: &mut [u8],
+        status: u16,
+        headers: &[(&str, &str)],
+        body_len: usize,
+    ) -> Result<(), WriteError> {
+        if self.phase != Phase::Complete {
+            // Already responding, or there is no request to answer: poll tells.
+            return Ok(());
+        }
+        self.out_len = write_response_head(buf, status, headers, body_len)?;
+        self.total = self.out_len.saturating_add(body_len);
+        self.sent = 0;
+        self.phase = Phase::Responding;
+        Ok(())
+    }
+
+    /// The next bytes to write: the rest of the response's head in `buf`, then the rest
+    /// of `body` (the same body on every call).
+    pub fn output<'a>(&self, buf: &'a [u8], body: &'a [u8]) -> &'a [u8] {
+        if self.sent < self.out_len {
+            buf.get(self.sent..self.out_len).unwrap_or_default()
+        } else {
+            body.get(self.sent.saturating_sub(self.out_len)..)
+                .unwrap_or_default()
+        }
+    }
+
+    /// `n` bytes of [`Handshake::output`] were written.
+    pub fn wrote(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,7 +745,7 @@ mod tests {
 
     fn parse_whole(req: &[u8]) -> Result<(Request<'_>, usize), RequestError> {
         let mut p = RequestParser::new();
-        let n = p.parse(req)?.ok_or(RequestError::Malformed)?;
+        let n = p.parse(req)?.complete().ok_or(RequestError::Malformed)?;
         Ok((p.request(&req[..n]), n))
     }
 
@@ -536,7 +764,7 @@ mod tests {
         assert_eq!(protos.next(), Some("superchat"));
         assert_eq!(protos.next(), None);
         let mut buf = [0u8; 256];
-        let len = write_accept(&mut buf, &req, Some("chat")).unwrap();
+        let len = write_accept(&mut buf, &req, Some("chat"), &[]).unwrap();
         assert_eq!(
             &buf[..len],
             &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -545,13 +773,13 @@ mod tests {
         );
         // The response needs no buffer larger than itself; one byte less is an error.
         let mut exact = [0u8; 160];
-        assert_eq!(write_accept(&mut exact[..len], &req, Some("chat")), Ok(len));
+        assert_eq!(write_accept(&mut exact[..len], &req, Some("chat"), &[]), Ok(len));
         assert_eq!(
-            write_accept(&mut exact[..len - 1], &req, Some("chat")),
+            write_accept(&mut exact[..len - 1], &req, Some("chat"), &[]),
             Err(WriteError::BufferTooSmall)
         );
         assert_eq!(
-            write_accept(&mut buf, &req, Some("bad\r\nX: y")),
+            write_accept(&mut buf, &req, Some("bad\r\nX: y"), &[]),
             Err(WriteError::InvalidHeader)
         );
     }
@@ -565,7 +793,7 @@ mod tests {
             let mut end = 0;
             let head_len = loop {
                 end = (end + step).min(data.len());
-                if let Some(n) = p.parse(&data[..end]).unwrap() {
+                if let Status::Complete(n) = p.parse(&data[..end]).unwrap() {
                     break n;
                 }
                 assert!(end < data.len());

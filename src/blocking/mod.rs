@@ -1,0 +1,138 @@
+//! The blocking driver: moves bytes between an [`embedded_io`] transport and the sans-IO
+//! core, and decides nothing else.
+//!
+//! - Server: [`Incoming::read`] reads a request; then [`Incoming::accept`] upgrades it,
+//!   [`Incoming::respond`] answers it as plain HTTP (a web page), or
+//!   [`Incoming::reject`] refuses it. Malformed requests and invalid upgrades are
+//!   refused with their HTTP status before the application sees them.
+//! - Client: [`connect`] (or [`Connecting`], step by step) sends the upgrade request and
+//!   checks the response.
+//! - Both: a [`WebSocket`] reads [`Event`](crate::Event)s or whole
+//!   [`Message`](crate::Message)s and sends through a [`Writer`]. The protocol's rules
+//!   (answering pings, echoing the close, failing with the right code) are the core's:
+//!   see [`crate::proto::Connection`].
+//!
+//! Sending has one vocabulary: `write_*` methods encode into the transmit buffer (which
+//! is written out when it fills), `send` writes and then flushes, and `flush` writes out
+//! everything buffered. The transmit buffer is also written out before any blocking
+//! read, so pongs and close echoes never wait for the application.
+//!
+//! **Timeouts.** Every operation that fails with a transport error of kind `TimedOut`
+//! or `Interrupted` ([`Error::is_timeout`]) can be called again, with the same
+//! arguments, and carries on where it stopped: nothing is lost or sent twice. (A send
+//! interrupted part-way keeps its frame open, so an interrupted send must be finished
+//! before any other data is sent; pings and closes wait behind it.) Only a real
+//! transport failure, or its end, closes the connection. A transport that reports "not
+//! ready" as a timeout therefore makes every call a non-blocking step: see [`Ready`].
+
+use embedded_io::{Read, Write};
+
+use crate::proto::{Connection, Masking, Output};
+use crate::Error;
+
+mod accept;
+mod connect;
+mod ready;
+mod websocket;
+mod writer;
+
+pub use accept::Incoming;
+pub use connect::{connect, Connected, Connecting};
+pub use ready::{NotReady, Ready};
+pub use websocket::{Split, WebSocket};
+pub use writer::Writer;
+
+pub use crate::proto::{MaskSource, NoMask, MIN_BUFFER};
+
+/// A transport error as the connection sees it: a timeout leaves everything as it was
+/// (the call is made again); any other error ends the connection.
+fn fault<E: embedded_io::Error, M: Masking>(conn: &mut Connection<M>, e: E) -> Error<E> {
+    use embedded_io::ErrorKind;
+    if !matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) {
+        conn.transport_failed();
+    }
+    Error::Io(e)
+}
+
+/// Writes one chunk of `bytes`; `Ok(0)` from a transport means it is gone.
+fn write_some<T: Write, M: Masking>(
+    io: &mut T,
+    conn: &mut Connection<M>,
+    bytes: &[u8],
+) -> Result<usize, Error<T::Error>> {
+    match io.write(bytes) {
+        Ok(0) => {
+            conn.transport_failed();
+            Err(Error::Eof)
+        }
+        Ok(n) => Ok(n),
+        Err(e) => Err(fault(conn, e)),
+    }
+}
+
+/// Writes out everything the connection has to send (without flushing the transport).
+fn transmit<T: Write, M: Masking>(
+    io: &mut T,
+    conn: &mut Connection<M>,
+    tx: &mut [u8],
+) -> Result<(), Error<T::Error>> {
+    loop {
+        let out = conn.poll_transmit(tx);
+        if out.is_empty() {
+            return Ok(());
+        }
+        let n = write_some(io, conn, out)?;
+        conn.transmitted(n);
+    }
+}
+
+/// Writes out everything buffered and flushes the transport.
+fn flush<T: Write, M: Masking>(
+    io: &mut T,
+    conn: &mut Connection<M>,
+    tx: &mut [u8],
+) -> Result<(), Error<T::Error>> {
+    transmit(io, conn, tx)?;
+    io.flush().map_err(|e| fault(conn, e))
+}
+
+/// Makes a send call of the core until it is done, doing the I/O it asks for between.
+#[inline]
+fn run<'d, T: Write, M: Masking>(
+    io: &mut T,
+    conn: &mut Connection<M>,
+    tx: &mut [u8],
+    mut call: impl FnMut(&mut Connection<M>, &mut [u8]) -> Result<Output<'d>, Error>,
+) -> Result<(), Error<T::Error>> {
+    loop {
+        match call(conn, tx).map_err(Error::into_io)? {
+            Output::Done => return Ok(()),
+            Output::Transmit => transmit(io, conn, tx)?,
+            Output::Direct(bytes) => {
+                let n = write_some(io, conn, bytes)?;
+                conn.wrote_direct(n);
+            }
+        }
+    }
+}
+
+/// Reads more bytes into the connection's receive buffer.
+fn fill<T: Read, M: Masking>(
+    io: &mut T,
+    conn: &mut Connection<M>,
+    rx: &mut [u8],
+) -> Result<(), Error<T::Error>> {
+    let buf = conn.read_buffer(rx);
+    debug_assert!(!buf.is_empty(), "the core reads only with room");
+    match io.read(buf) {
+        Ok(0) => {
+            conn.received_eof();
+            Err(Error::Eof)
+        }
+        Ok(n) => {
+            conn.received(n);
+            Ok(())
+        }
+        Err(e) => Err(fault(conn, e)),
+    }
+}

@@ -1,0 +1,210 @@
+//! An open connection over a blocking transport.
+
+use core::ops::Range;
+
+use embedded_io::{Read, Write};
+
+use super::{fill, flush, run, Writer};
+use crate::frame::CloseCode;
+use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, MIN_BUFFER};
+use crate::{CloseFrame, Error, Event, Message, Status};
+
+/// An event and a writer for answering it: see [`WebSocket::read_split`].
+pub type Split<'a, T, M> = (Event<'a>, Writer<'a, T, M>);
+
+/// An open WebSocket connection over transport `T`: a server's with [`NoMask`], a
+/// client's with a [`super::MaskSource`] for its masking keys.
+#[derive(Debug)]
+pub struct WebSocket<'b, T, M = NoMask> {
+    io: T,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+    conn: Connection<M>,
+}
+
+impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
+    /// Wraps a transport on which the handshake is already done. `rx[received]` holds
+    /// any bytes that arrived after the handshake; `tx[..queued]` any still to send
+    /// (the handshake's response, say). The masking decides the role.
+    pub fn from_upgraded(
+        io: T,
+        rx: &'b mut [u8],
+        received: Range<usize>,
+        tx: &'b mut [u8],
+        queued: usize,
+        masks: M,
+    ) -> Result<Self, Error<T::Error>> {
+        if rx.len() < MIN_BUFFER
+            || tx.len() < MIN_BUFFER
+            || received.end > rx.len()
+            || received.start > received.end
+            || queued > tx.len()
+        {
+            return Err(Error::BufferTooSmall);
+        }
+        let conn = Connection::with_buffered(masks, received, queued);
+        Ok(WebSocket { io, rx, tx, conn })
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        M::ROLE
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+
+    /// The transport, mutably (to set a timeout, say).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// Gives up the connection, returning its transport.
+    pub fn into_inner(self) -> T {
+        self.io
+    }
+
+    /// The sans-IO state, to look at.
+    pub fn connection(&self) -> &Connection<M> {
+        &self.conn
+    }
+
+    /// Limits the size of a received data message, whatever way it is read: a larger one
+    /// fails the connection with 1009 as soon as a frame header announces it.
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.conn.set_max_message_size(max);
+    }
+
+    /// Whether nothing more can arrive: the peer closed, the connection failed, or the
+    /// transport ended.
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// A handle for sending.
+    pub fn writer(&mut self) -> Writer<'_, T, M> {
+        Writer::new(&mut self.io, self.tx, &mut self.conn)
+    }
+
+    /// Reads the next event: a piece of a data message, a ping, a pong or the peer's
+    /// close.
+    ///
+    /// Pings are answered and the peer's close is echoed (see
+    /// [`Connection::poll_event`]). After the close event, the end of the transport, or a
+    /// protocol error, every call returns [`Error::Closed`]. A peer that breaks the
+    /// protocol gets a close frame with the error's code, and the error is returned.
+    pub fn read(&mut self) -> Result<Event<'_>, Error<T::Error>> {
+        let raw = self.next_raw()?;
+        Ok(raw.resolve(self.rx))
+    }
+
+    /// Like [`WebSocket::read`], and also returns a [`Writer`], so that the event's bytes
+    /// can be sent on (an echo, a relay) without first being copied out.
+    #[inline]
+    pub fn read_split(&mut self) -> Result<Split<'_, T, M>, Error<T::Error>> {
+        let raw = self.next_raw()?;
+        let writer = Writer::new(&mut self.io, self.tx, &mut self.conn);
+        Ok((raw.resolve(self.rx), writer))
+    }
+
+    /// Reads a whole message into `buf` (which must hold at least 125 bytes, for control
+    /// frames) and returns it; see [`Connection::poll_message`]. A data message larger
+    /// than `buf` fails the connection with close code 1009: use [`WebSocket::read`] to
+    /// stream messages of any size. Interrupted by a timeout, it goes on where it
+    /// stopped when called again with the same `buf`.
+    pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
+        loop {
+            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
+                Ok(Status::Complete(raw)) => return Ok(RawMessage::resolve(raw, buf)),
+                Ok(Status::Partial) => self.wait()?,
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
+    }
+
+    /// Drives the core until it yields an event.
+    #[inline]
+    fn next_raw(&mut self) -> Result<RawEvent, Error<T::Error>> {
+        loop {
+            match self.conn.poll_raw(self.rx, self.tx) {
+                Ok(Status::Complete(raw)) => return Ok(raw),
+                Ok(Status::Partial) => self.wait()?,
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
+    }
+
+    /// The core needs I/O to go on: writes out what it has to send, then, if it had
+    /// nothing, reads.
+    fn wait(&mut self) -> Result<(), Error<T::Error>> {
+        if self.conn.wants_transmit() {
+            return flush(&mut self.io, &mut self.conn, self.tx);
+        }
+        fill(&mut self.io, &mut self.conn, self.rx)
+    }
+
+    /// A failure from the core: after a protocol error, the close frame that fails the
+    /// connection goes out (if the transport takes it) before the error is returned.
+    #[cold]
+    fn failed(&mut self, e: Error) -> Error<T::Error> {
+        if let Error::Protocol(_) = e {
+            let _ = flush(&mut self.io, &mut self.conn, self.tx);
+        }
+        e.into_io()
+    }
+
+    /// Encodes a whole message (see [`Writer::write`]).
+    pub fn write(&mut self, message: Message<'_>) -> Result<(), Error<T::Error>> {
+        self.writer().write(message)
+    }
+
+    /// Sends a whole message and flushes (see [`Writer::send`]).
+    pub fn send(&mut self, message: Message<'_>) -> Result<(), Error<T::Error>> {
+        self.writer().send(message)
+    }
+
+    /// Writes out everything buffered and flushes the transport.
+    pub fn flush(&mut self) -> Result<(), Error<T::Error>> {
+        flush(&mut self.io, &mut self.conn, self.tx)
+    }
+
+    /// Closes the connection: sends our close frame with `code` and `reason` (at most 123
+    /// bytes), unless one is already on its way, and waits for the peer's, discarding
+    /// any data that arrives first.
+    ///
+    /// Returns once the peer has answered, or at once if it closed first, or if the
+    /// connection failed. The wait is bounded by the transport: give it a read timeout
+    /// where the peer may never answer. Interrupted by a timeout, call it again: it goes
+    /// on waiting (our close is not sent twice). A frame of ours still open must be
+    /// finished first ([`crate::SendError::FrameOpen`]).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error<T::Error>> {
+        if self.conn.frame_remaining() > 0 {
+            return Err(Error::Send(crate::SendError::FrameOpen));
+        }
+        if !self.conn.is_closed() {
+            let close = Message::Close(Some(CloseFrame { code, reason }));
+            run(&mut self.io, &mut self.conn, self.tx, |conn, tx| {
+                conn.write_message(tx, close)
+            })?;
+        }
+        self.flush()?;
+        while !self.conn.is_closed() {
+            match self.next_raw() {
+                Ok(_) | Err(Error::Closed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+// A connection's own state, beyond the caller's buffers and transport, stays within 80
+// bytes on 32-bit targets (microcontrollers): checked when the crate builds for them.
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    let whole = core::mem::size_of::<WebSocket<'static, (), NoMask>>();
+    let buffers = 2 * core::mem::size_of::<&mut [u8]>();
+    assert!(whole - buffers <= 80, "connection state over 80 bytes");
+};
