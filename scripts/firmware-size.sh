@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Code size of ws13 in firmware. From any directory:
 #
-#   scripts/firmware-size.sh [TARGET...]     (default: thumbv6m-none-eabi thumbv7em-none-eabihf)
+#   scripts/firmware-size.sh [TARGET...]     (default: thumbv7em-none-eabihf thumbv6m-none-eabi)
 #
-# Builds two binaries of the qemu/ crate with its `size` profile (opt-level "s", LTO,
+# Part 1 builds two binaries of the qemu/ crate with its `size` profile (opt-level "s", LTO,
 # codegen-units 1, panic abort):
 #   firmware_lean   the firmware's application (qemu/src/bin/firmware_echo/app.rs: page,
 #                   upgrade, echo) over a stand-in socket, and nothing else: what ws13
@@ -14,16 +14,34 @@
 # .text is in symbols of ws13, sha1_smol and base64ct (arm-none-eabi-nm -S -C). With LTO,
 # code inlined into a caller counts as the caller's: the ws13 figure is a lower bound,
 # and the application's own functions (serve, main) hold the rest of ws13's inlined code.
-# Finally it runs both size builds under QEMU, which prints the stack used by serve().
+# Then it runs both size builds under QEMU, which prints the stack used by serve().
+#
+# Part 2 compares ws13 with embedded-websocket 0.9.5 on one firmware skeleton (qemu/size,
+# its own workspace, same profile plus line tables): `skeleton` (scripted transport, stack
+# paint, checks), `ws13_server` and `ews_server` (the skeleton plus a server that answers a
+# real Chromium upgrade, echoes "hello" and the close, and serves a page). Each runs under
+# QEMU and must pass its own checks; it reports the stack its server used (painting) and
+# the smallest receive buffer that still works. The script prints .text/.rodata/.bss/stack
+# and the growth over the skeleton, then qemu/size/attribute.py attributes every byte of
+# .text to a crate through the DWARF line table, so code inlined by LTO counts for the
+# crate whose source it is. The last lines, one a target:
+#   size TARGET: ws13 +N .text +N .rodata +N stack; embedded-websocket +N .text +N .rodata +N stack
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 scripts/qemu-setup.sh >/dev/null
+# Part 2's attribution is a Python script (standard library only).
+if ! command -v python3 >/dev/null; then
+    echo "firmware-size: apt-get install python3"
+    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
+fi
 # Where cargo puts the qemu crate's builds (its own workspace: qemu/target).
 target_dir="${CARGO_TARGET_DIR:-qemu/target}"
 
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(thumbv6m-none-eabi thumbv7em-none-eabihf)
+[ "${#targets[@]}" -gt 0 ] || targets=(thumbv7em-none-eabihf thumbv6m-none-eabi)
 bins=(firmware_lean firmware_echo)
 
 # Sum of the sizes of text symbols whose demangled name contains $2, in ELF $1.
@@ -74,3 +92,57 @@ for target in "${targets[@]}"; do
         echo
     done
 done
+
+# Part 2: ws13 against embedded-websocket on one skeleton.
+size_target_dir="${CARGO_TARGET_DIR:-qemu/size/target}"
+declare -A cpu=([thumbv6m-none-eabi]=cortex-m0 [thumbv7m-none-eabi]=cortex-m3
+    [thumbv7em-none-eabihf]=cortex-m4)
+summary=()
+for target in "${targets[@]}"; do
+    cargo build --quiet --manifest-path qemu/size/Cargo.toml --release --target "$target" --bins
+    dir="$size_target_dir/$target/release"
+    declare -A text=() rodata=() bss=() stack=() minrx=()
+    for bin in skeleton ws13_server ews_server; do
+        elf="$dir/$bin"
+        if ! out=$(timeout 120 qemu-system-arm -cpu "${cpu[$target]}" -machine lm3s6965evb \
+            -nographic -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null); then
+            printf 'firmware-size: %s failed its checks under QEMU on %s:\n%s\n' "$bin" "$target" "$out" >&2
+            exit 1
+        fi
+        text[$bin]=$(section "$elf" .text)
+        rodata[$bin]=$(section "$elf" .rodata)
+        bss[$bin]=$(section "$elf" .bss)
+        stack[$bin]=$(sed -n 's/.*answers correct; stack \([0-9]*\).*/\1/p' <<<"$out")
+        minrx[$bin]=$(sed -n 's/.*: min-rx \([0-9]*\).*/\1/p' <<<"$out")
+        if [ -z "${stack[$bin]}" ] || [ -z "${minrx[$bin]}" ]; then
+            printf 'firmware-size: %s printed no stack or min-rx figure:\n%s\n' "$bin" "$out" >&2
+            exit 1
+        fi
+    done
+    printf '\nws13 against embedded-websocket 0.9.5 on one firmware skeleton (qemu/size), %s:\n' "$target"
+    printf '  %-12s %7s %8s %6s %6s %7s | %-8s %7s %8s %6s\n' \
+        firmware .text .rodata .bss stack min-rx growth: .text .rodata stack
+    for bin in skeleton ws13_server ews_server; do
+        printf '  %-12s %7d %8d %6d %6d %7d |' "$bin" "${text[$bin]}" "${rodata[$bin]}" \
+            "${bss[$bin]}" "${stack[$bin]}" "${minrx[$bin]}"
+        [ "$bin" = skeleton ] && { echo; continue; }
+        printf ' %-8s %+7d %+8d %+6d\n' "" "$((text[$bin] - text[skeleton]))" \
+            "$((rodata[$bin] - rodata[skeleton]))" "$((stack[$bin] - stack[skeleton]))"
+    done
+    printf '  (stack: bytes the server path used, found by painting; min-rx: the smallest receive buffer\n'
+    printf '   that still answers the Chromium requests, every larger size also working)\n'
+    printf '  Attribution through the DWARF line table: inlined code counts for the crate whose source\n'
+    printf '  it is (ews = embedded-websocket; application = src/bin/<firmware>.rs, skeleton = src/lib.rs):\n'
+    python3 qemu/size/attribute.py . "$dir/skeleton" ws13="$dir/ws13_server" ews="$dir/ews_server"
+    line="size $target:"
+    for pair in ws13:ws13_server embedded-websocket:ews_server; do
+        name=${pair%%:*} bin=${pair#*:}
+        line+=$(printf ' %s %+d .text %+d .rodata %+d stack' "$name" \
+            "$((text[$bin] - text[skeleton]))" "$((rodata[$bin] - rodata[skeleton]))" \
+            "$((stack[$bin] - stack[skeleton]))")
+        [ "$name" = ws13 ] && line+=";"
+    done
+    summary+=("$line")
+done
+echo
+printf '%s\n' "${summary[@]}"

@@ -1,0 +1,14 @@
+//! Puts `memory.x` on the linker's search path and links with cortex-m-rt's `link.x`.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    fs::write(out.join("memory.x"), include_bytes!("memory.x")).unwrap();
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=build.rs");
+    if env::var("TARGET").unwrap().starts_with("thumb") {
+        println!("cargo:rustc-link-arg=-Tlink.x");
+    }
+}
