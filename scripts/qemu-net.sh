@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# The network firmware (qemu/net) on an emulated LM3S6965 with an Ethernet NIC on QEMU's
+# user network (guest 10.0.2.15, port 80 forwarded from the host). From any directory:
+#
+#   scripts/qemu-net.sh serve [127.0.0.1:PORT]   boot it, print "listening on http://127.0.0.1:PORT/"
+#                                                once it answers, stay until killed (default 8080)
+#   scripts/qemu-net.sh test                     boot it on a free port and check it with curl and
+#                                                python: a GET answers 200 with the page, 4
+#                                                connections at once are all served, a request
+#                                                sent in pieces is served; exits 0 or 1
+#   scripts/qemu-net.sh measure                  sizes (.text/.data/.bss), RAM of the network
+#                                                stack, stack high-water mark, requests per second
+#
+# Installs what is missing first (scripts/qemu-setup.sh), builds the release profile.
+# QEMU_NET_PCAP=FILE also records every frame on the NIC into FILE (pcap).
+# QEMU's "Timer with period zero, disabling" on stderr is harmless.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CRATE=$ROOT/qemu/net
+ELF=$CRATE/target/thumbv7m-none-eabi/release/net_firmware
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+
+QEMU_PID=
+WORKDIR=$(mktemp -d)
+cleanup() {
+    if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
+        kill "$QEMU_PID" 2>/dev/null || true
+        wait "$QEMU_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORKDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+usage() {
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+build() {
+    "$ROOT/scripts/qemu-setup.sh" >&2
+    command -v curl >/dev/null || { echo "qemu-net: curl is needed" >&2; exit 1; }
+    command -v python3 >/dev/null || { echo "qemu-net: python3 is needed" >&2; exit 1; }
+    echo "qemu-net: cargo build --release (qemu/net)" >&2
+    (cd "$CRATE" && cargo build --release --quiet --target thumbv7m-none-eabi) >&2
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# boot ADDR PORT [QEMU ARGS...]: starts QEMU in the background (QEMU_PID), output in $LOG.
+LOG=$WORKDIR/qemu.log
+boot() {
+    local addr=$1 port=$2
+    shift 2
+    local extra=("$@")
+    if [ -n "${QEMU_NET_PCAP:-}" ]; then
+        extra+=(-object "filter-dump,id=dump0,netdev=net0,file=$QEMU_NET_PCAP")
+    fi
+    qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -nographic \
+        -semihosting-config enable=on,target=native \
+        -nic "user,id=net0,hostfwd=tcp:$addr:$port-:80" "${extra[@]}" \
+        -kernel "$ELF" </dev/null >"$LOG" 2>&1 &
+    QEMU_PID=$!
+}
+
+# wait_ready ADDR PORT: until the firmware says its interface is up and a real GET through
+# the forwarded port answers 200 (60 s at most). Fails if QEMU exits.
+wait_ready() {
+    local url="http://$1:$2/" deadline=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+            echo "qemu-net: QEMU exited before the firmware answered:" >&2
+            cat "$LOG" >&2
+            return 1
+        fi
+        if grep -qs '^net: up' "$LOG" &&
+            [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" = 200 ]; then
+            grep '^net: ' "$LOG" | sed 's/^/firmware: /' >&2
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "qemu-net: no answer from $url within 60 s; QEMU's output:" >&2
+    cat "$LOG" >&2
+    return 1
+}
+
+serve() {
+    local listen=${1:-127.0.0.1:8080}
+    local addr=${listen%:*} port=${listen##*:}
+    [ -n "$addr" ] && [ "$addr" != "$listen" ] && [[ "$port" =~ ^[0-9]+$ ]] || usage
+    build
+    boot "$addr" "$port"
+    wait_ready "$addr" "$port"
+    echo "listening on http://$addr:$port/"
+    local status=0
+    wait "$QEMU_PID" || status=$?
+    QEMU_PID=
+    echo "qemu-net: QEMU exited with status $status:" >&2
+    cat "$LOG" >&2
+    exit "$status"
+}
+
+# The checks of `test`, in python: one line each, then "N passed, N failed".
+CHECKS=$(
+    cat <<'PY'
+import socket, sys, threading, time
+
+host, port = sys.argv[1], int(sys.argv[2])
+REQUEST = b"GET / HTTP/1.1\r\nHost: device.local\r\n\r\n"
+passed = failed = 0
+
+def check(name, ok, detail=""):
+    global passed, failed
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+
+def read_all(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+def is_page(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    return (head.startswith(b"HTTP/1.1 200 OK\r\n")
+            and b"\r\nContent-Length: %d\r\n" % len(body) in head + b"\r\n"
+            and body.startswith(b"<!doctype html>"))
+
+# Four connections open at once: all connected (the guest holds four established
+# connections) before any request is sent, then all four answered.
+socks = [socket.create_connection((host, port), timeout=10) for _ in range(4)]
+time.sleep(0.3)
+for s in socks:
+    s.sendall(REQUEST)
+answers = [read_all(s) for s in socks]
+for s in socks:
+    s.close()
+check("4 connections open at once, each answered with the page",
+      all(is_page(a) for a in answers), repr([a[:40] for a in answers]))
+
+# Four clients in parallel, 25 requests each, a new connection per request.
+results = []
+def client():
+    for _ in range(25):
+        try:
+            with socket.create_connection((host, port), timeout=10) as s:
+                s.sendall(REQUEST)
+                results.append(is_page(read_all(s)))
+        except OSError:
+            results.append(False)
+threads = [threading.Thread(target=client) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+check("4 parallel clients x 25 requests, all served",
+      len(results) == 100 and all(results), "%d of %d served" % (sum(results), len(results)))
+
+# A request that arrives in three pieces, 200 ms apart.
+with socket.create_connection((host, port), timeout=10) as s:
+    for piece in (b"GET / HTTP/1.1\r\n", b"Host: device.local\r\n", b"\r\n"):
+        s.sendall(piece)
+        time.sleep(0.2)
+    answer = read_all(s)
+check("a request sent in pieces", is_page(answer), repr(answer[:60]))
+
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
+PY
+)
+
+run_test() {
+    build
+    local port
+    port=$(free_port)
+    boot 127.0.0.1 "$port"
+    wait_ready 127.0.0.1 "$port"
+    echo "listening on http://127.0.0.1:$port/"
+    local status=0 page
+    page=$(curl -sS -i --max-time 10 "http://127.0.0.1:$port/") || status=$?
+    if [ "$status" -eq 0 ] && grep -q '^HTTP/1.1 200 OK' <<<"$page" &&
+        grep -q '<p>ws13 network bring-up' <<<"$page"; then
+        echo "ok   curl GET / answers 200 with the page"
+        curl_ok=1
+    else
+        echo "FAIL curl GET / (curl status $status): $page"
+        curl_ok=0
+    fi
+    status=0
+    python3 -c "$CHECKS" 127.0.0.1 "$port" >"$WORKDIR/checks" || status=$?
+    # Fold curl's check into python's tally line.
+    local tally passed failed
+    tally=$(tail -n1 "$WORKDIR/checks")
+    sed '$d' "$WORKDIR/checks"
+    passed=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' <<<"$tally")
+    failed=$(sed -n 's/.* \([0-9]*\) failed$/\1/p' <<<"$tally")
+    [ -n "$passed" ] && [ -n "$failed" ] || { echo "FAIL python checks: $tally"; passed=0 failed=1; }
+    if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+        echo "FAIL QEMU exited during the checks:"
+        cat "$LOG"
+        failed=$((failed + 1))
+    fi
+    echo "$((passed + curl_ok)) passed, $((failed + 1 - curl_ok)) failed"
+    [ "$status" -eq 0 ] && [ "$curl_ok" -eq 1 ] && [ "$failed" -eq 0 ]
+}
+
+# Requests per second: python clients in a loop for $2 seconds, a new connection per GET.
+RPS=$(
+    cat <<'PY'
+import socket, sys, threading, time
+
+host, port, seconds, clients = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+REQUEST = b"GET / HTTP/1.1\r\nHost: device.local\r\n\r\n"
+ok = [0] * clients
+bad = [0] * clients
+latencies = []
+
+def get():
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(REQUEST)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"</p>\n")
+
+def client(i):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        start = time.monotonic()
+        try:
+            good = get()
+        except OSError:
+            good = False
+        latencies.append(time.monotonic() - start)
+        if good:
+            ok[i] += 1
+        else:
+            bad[i] += 1
+
+start = time.monotonic()
+threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+elapsed = time.monotonic() - start
+latencies.sort()
+print("%d client(s), %.0f s: %d served, %d failed, %.0f requests/s, latency median %.2f ms, p99 %.2f ms"
+      % (clients, seconds, sum(ok), sum(bad), sum(ok) / elapsed,
+         1000 * latencies[len(latencies) // 2], 1000 * latencies[int(len(latencies) * 0.99)]))
+PY
+)
+
+# Lowest non-zero word between the end of .bss and the top of RAM, from a copy of RAM that
+# QEMU writes (QMP's pmemsave): QEMU starts with RAM zeroed and nothing but the stack writes
+# there (no heap), so this is the stack's high-water mark (a word that was written with 0
+# and never again would be missed).
+STACK=$(
+    cat <<'PY'
+import json, socket, sys
+
+path, low, dump = sys.argv[1], int(sys.argv[2], 16), sys.argv[3]
+top = 0x20010000
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+f = s.makefile("rw")
+
+def call(command, **arguments):
+    f.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
+    f.flush()
+    while True:
+        reply = json.loads(f.readline())
+        if "return" in reply or "error" in reply:
+            return reply
+
+json.loads(f.readline())  # greeting
+call("qmp_capabilities")
+reply = call("pmemsave", val=low, size=top - low, filename=dump)
+if "error" in reply:
+    sys.exit("pmemsave: %s" % reply["error"])
+ram = open(dump, "rb").read()
+used = next((i for i in range(0, len(ram), 4) if ram[i:i + 4] != b"\0\0\0\0"), None)
+if used is None:
+    print("stack: nothing written")
+else:
+    print("stack high-water mark: %d bytes (deepest word written at 0x%08x; %d bytes never touched below it)"
+          % (len(ram) - used, low + used, used))
+PY
+)
+
+measure() {
+    build
+    echo "== sizes (arm-none-eabi-size -A, release: opt-level s, LTO, 1 codegen unit)"
+    arm-none-eabi-size -A "$ELF" | grep -E '^(section|\.vector_table|\.text|\.rodata|\.data|\.bss|\.uninit)'
+    arm-none-eabi-size -B "$ELF"
+    echo
+    echo "== largest statics (arm-none-eabi-nm -S --size-sort)"
+    arm-none-eabi-nm -S --size-sort -C "$ELF" | grep -iE ' [bd] ' | tail -n 6
+    local port sheap
+    port=$(free_port)
+    sheap=$(arm-none-eabi-nm "$ELF" | sed -n 's/^\([0-9a-f]*\) . __sheap$/\1/p')
+    boot 127.0.0.1 "$port" -qmp "unix:$WORKDIR/qmp.sock,server=on,wait=off"
+    wait_ready 127.0.0.1 "$port"
+    echo
+    echo "== firmware's own report"
+    grep '^net: ' "$LOG"
+    echo
+    echo "== stack after boot and one GET"
+    python3 -c "$STACK" "$WORKDIR/qmp.sock" "$sheap" "$WORKDIR/ram.bin"
+    echo
+    echo "== requests per second (python clients, a new connection per GET, QEMU TCG on $(nproc) host cores)"
+    python3 -c "$RPS" 127.0.0.1 "$port" 10 1
+    python3 -c "$RPS" 127.0.0.1 "$port" 10 4
+    echo
+    echo "== stack after the runs above"
+    python3 -c "$STACK" "$WORKDIR/qmp.sock" "$sheap" "$WORKDIR/ram.bin"
+}
+
+case "${1:-}" in
+serve) serve "${2:-}" ;;
+test) run_test ;;
+measure) measure ;;
+*) usage ;;
+esac
