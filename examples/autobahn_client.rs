@@ -18,7 +18,7 @@ type Result<T> = core::result::Result<T, Error<std::io::Error>>;
 fn case_count(base: &str) -> Result<u32> {
     let (mut rx, mut tx) = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
     let (mut ws, _) = net::connect(&format!("{base}/getCaseCount"), &mut rx, &mut tx, &[])?;
-    let mut buf = [0u8; 64];
+    let mut buf = [0u8; 128];
     loop {
         match ws.read_message(&mut buf)? {
             Message::Text(count) => {

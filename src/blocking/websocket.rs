@@ -117,7 +117,13 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
         loop {
             match self.conn.poll_message_raw(self.rx, self.tx, buf) {
-                Ok(Status::Complete(raw)) => return Ok(RawMessage::resolve(raw, buf)),
+                Ok(Status::Complete(raw)) => {
+                    if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
+                        // As in `next_raw`: the echo goes before the close is reported.
+                        let _ = flush(&mut self.io, &mut self.conn, self.tx);
+                    }
+                    return Ok(RawMessage::resolve(raw, buf));
+                }
                 Ok(Status::Partial) => self.wait()?,
                 Err(e) => return Err(self.failed(e)),
             }
@@ -129,6 +135,13 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     fn next_raw(&mut self) -> Result<RawEvent, Error<T::Error>> {
         loop {
             match self.conn.poll_raw(self.rx, self.tx) {
+                Ok(Status::Complete(raw @ RawEvent::Close(..))) => {
+                    // The echo goes out before the close is reported: the application
+                    // usually stops here. A timeout leaves it in the buffer, for the
+                    // next flush (or close).
+                    let _ = flush(&mut self.io, &mut self.conn, self.tx);
+                    return Ok(raw);
+                }
                 Ok(Status::Complete(raw)) => return Ok(raw),
                 Ok(Status::Partial) => self.wait()?,
                 Err(e) => return Err(self.failed(e)),

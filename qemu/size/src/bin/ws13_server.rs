@@ -9,8 +9,8 @@
 use core::ptr::addr_of_mut;
 
 use embedded_io::{Read, Write};
-use ws13::blocking::{Error, Incoming};
-use ws13::Event;
+use ws13::blocking::Incoming;
+use ws13::{Error, Event};
 use ws13_size::{firmware, Expect, Wire, PAGE};
 
 firmware!("ws13_server", Expect::Server, serve);
@@ -25,26 +25,16 @@ fn serve(wire: &mut Wire, rx: &mut [u8]) -> bool {
 }
 
 fn serve_ws13<T: Read + Write>(io: T, rx: &mut [u8], tx: &mut [u8]) -> Result<(), Error<T::Error>> {
-    let incoming = Incoming::read(io, rx)?;
-    if !incoming.request().is_upgrade() {
+    let mut incoming = Incoming::new(io, rx);
+    if !incoming.read()?.is_upgrade() {
         let headers = [("Content-Type", "text/html; charset=utf-8")];
-        incoming.respond(200, &headers, PAGE.as_bytes())?;
-        return Ok(());
+        return incoming.respond(200, &headers, PAGE.as_bytes());
     }
     let mut ws = incoming.accept(tx, None)?;
     loop {
         match ws.read_split()? {
             // Each frame goes back as it came, even when it arrives in pieces.
-            (
-                Event::Data {
-                    kind,
-                    payload,
-                    frame_remaining,
-                    frame_fin,
-                    ..
-                },
-                mut writer,
-            ) => writer.relay(kind, payload, frame_remaining, frame_fin)?,
+            (Event::Data(piece), mut writer) => writer.relay(&piece)?,
             // ws13 has echoed the close already (and answers pings itself).
             (Event::Close(_), _) => return Ok(()),
             _ => {}
