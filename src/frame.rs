@@ -480,16 +480,25 @@ mod tests {
     #[test]
     fn rfc_fragmented_hello() {
         // RFC 6455 5.7: "Hel" then "lo".
-        let (h, _) = FrameHeader::parse(&[0x01, 0x03]).unwrap().complete().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x01, 0x03])
+            .unwrap()
+            .complete()
+            .unwrap();
         assert_eq!(h, header(false, OpCode::Text, None, 3));
-        let (h, _) = FrameHeader::parse(&[0x80, 0x02]).unwrap().complete().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x80, 0x02])
+            .unwrap()
+            .complete()
+            .unwrap();
         assert_eq!(h, header(true, OpCode::Continuation, None, 2));
     }
 
     #[test]
     fn rfc_ping_and_pong() {
         // RFC 6455 5.7: unmasked ping "Hello", masked pong "Hello".
-        let (h, _) = FrameHeader::parse(&[0x89, 0x05]).unwrap().complete().unwrap();
+        let (h, _) = FrameHeader::parse(&[0x89, 0x05])
+            .unwrap()
+            .complete()
+            .unwrap();
         assert_eq!(h, header(true, OpCode::Ping, None, 5));
         let (h, n) = FrameHeader::parse(&[0x8a, 0x85, 1, 2, 3, 4])
             .unwrap()
@@ -542,7 +551,10 @@ mod tests {
                 );
                 // Every proper prefix is incomplete, never an error.
                 for cut in 0..expected_len {
-                    assert_eq!(FrameHeader::parse(&enc.as_bytes()[..cut]), Ok(Status::Partial));
+                    assert_eq!(
+                        FrameHeader::parse(&enc.as_bytes()[..cut]),
+                        Ok(Status::Partial)
+                    );
                 }
             }
         }
@@ -665,16 +677,16 @@ mod tests {
         // An independent table, one row per range of RFC 6455 section 7.4 and the IANA
         // registry: (first, last, allowed in a close frame).
         const TABLE: &[(u16, u16, bool)] = &[
-            (0, 999, false),        // not used
-            (1000, 1003, true),     // normal, going away, protocol error, unsupported data
-            (1004, 1004, false),    // reserved
-            (1005, 1006, false),    // no status, abnormal: never on the wire
-            (1007, 1011, true),     // invalid payload .. internal error
-            (1012, 1014, true),     // service restart, try again later, bad gateway (IANA)
-            (1015, 1015, false),    // TLS handshake: never on the wire
-            (1016, 2999, false),    // reserved for the protocol
-            (3000, 3999, true),     // registered by libraries and frameworks
-            (4000, 4999, true),     // private use
+            (0, 999, false),         // not used
+            (1000, 1003, true),      // normal, going away, protocol error, unsupported data
+            (1004, 1004, false),     // reserved
+            (1005, 1006, false),     // no status, abnormal: never on the wire
+            (1007, 1011, true),      // invalid payload .. internal error
+            (1012, 1014, true),      // service restart, try again later, bad gateway (IANA)
+            (1015, 1015, false),     // TLS handshake: never on the wire
+            (1016, 2999, false),     // reserved for the protocol
+            (3000, 3999, true),      // registered by libraries and frameworks
+            (4000, 4999, true),      // private use
             (5000, u16::MAX, false), // undefined
         ];
         let mut covered = 0u32;

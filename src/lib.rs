@@ -61,6 +61,7 @@
 extern crate std;
 
 pub mod blocking;
+mod bytes;
 mod error;
 pub mod frame;
 pub mod handshake;

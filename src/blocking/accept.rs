@@ -109,7 +109,9 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
         let request = self.hs.request(self.rx);
         let written = if !request.is_upgrade() {
             let refused = request.check_upgrade().err();
-            Err(Error::Request(refused.unwrap_or(RequestError::MissingConnectionUpgrade)))
+            Err(Error::Request(
+                refused.unwrap_or(RequestError::MissingConnectionUpgrade),
+            ))
         } else if protocol.is_some_and(|p| !request.offers_protocol(p)) {
             Err(Error::InvalidHeader)
         } else if self.rx.len() < MIN_BUFFER {

@@ -69,7 +69,11 @@ impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
     /// goes on where it stopped when called again.
     pub fn handshake(&mut self) -> Result<Option<usize>, Error<T::Error>> {
         loop {
-            match self.hs.poll(self.rx, self.offered).map_err(Error::Handshake)? {
+            match self
+                .hs
+                .poll(self.rx, self.offered)
+                .map_err(Error::Handshake)?
+            {
                 Step::Accepted(accepted) => return Ok(accepted.protocol),
                 Step::Write => {
                     let out = self.hs.output(self.tx);

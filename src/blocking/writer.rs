@@ -120,7 +120,9 @@ impl<'w, T: Write, M: Masking> Writer<'w, T, M> {
     /// ```
     #[inline]
     pub fn relay(&mut self, piece: &Piece<'_>) -> Result<(), Error<T::Error>> {
-        run(self.io, self.conn, self.tx, |conn, tx| conn.relay(tx, piece))
+        run(self.io, self.conn, self.tx, |conn, tx| {
+            conn.relay(tx, piece)
+        })
     }
 
     /// Payload bytes the frame being sent still owes ([`Writer::begin_frame`]); 0 when

@@ -133,7 +133,9 @@ impl fmt::Display for UrlError {
             UrlError::Scheme => "not a ws:// URL",
             UrlError::Host => "invalid host in URL",
             UrlError::Port => "invalid port in URL",
-            UrlError::Path => "invalid path in URL (spaces, control or non-ASCII characters, or a fragment)",
+            UrlError::Path => {
+                "invalid path in URL (spaces, control or non-ASCII characters, or a fragment)"
+            }
         })
     }
 }
@@ -182,7 +184,9 @@ impl<'a> Url<'a> {
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or(UrlError::Host)?;
             let valid = !host.is_empty()
-                && host.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
             if !valid {
                 return Err(UrlError::Host);
             }
@@ -449,7 +453,11 @@ pub struct Handshake {
 
 impl Handshake {
     /// Writes `request` into `tx` with `nonce` (16 unpredictable bytes) as its key.
-    pub fn new(request: &ClientRequest<'_>, tx: &mut [u8], nonce: [u8; 16]) -> Result<Self, WriteError> {
+    pub fn new(
+        request: &ClientRequest<'_>,
+        tx: &mut [u8],
+        nonce: [u8; 16],
+    ) -> Result<Self, WriteError> {
         let (request_len, key) = request.write(tx, nonce)?;
         Ok(Handshake {
             parser: ResponseParser::new(&key),

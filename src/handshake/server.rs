@@ -10,6 +10,7 @@ use core::fmt;
 
 use super::http::{self, LineScanner};
 use super::{accept_key, is_token, Cursor, WriteError, KEY_LEN};
+use crate::bytes::move_bytes;
 use crate::Status;
 
 /// Why a request cannot be upgraded, each with the HTTP status that refuses it.
@@ -185,13 +186,13 @@ impl RequestParser {
                 })
             };
             if keep {
-                buf.copy_within(read..end, write);
+                move_bytes(buf, read..end, write);
                 write = write.saturating_add(end.saturating_sub(read));
             }
             read = end;
         }
         let removed = done.saturating_sub(write);
-        buf.copy_within(done..len, write);
+        move_bytes(buf, done..len, write);
         self.lines.shift(removed);
         len.saturating_sub(removed)
     }
@@ -518,13 +519,16 @@ fn is_host(value: &[u8]) -> bool {
     }
     match host {
         [b'[', inner @ .., b']'] => {
-            !inner.is_empty() && inner.iter().all(|b| b.is_ascii_hexdigit() || b".:".contains(b))
+            !inner.is_empty()
+                && inner
+                    .iter()
+                    .all(|b| b.is_ascii_hexdigit() || b".:".contains(b))
         }
         _ => {
             !host.is_empty()
-                && host.iter().all(|&b| {
-                    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
-                })
+                && host
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
         }
     }
 }
@@ -773,7 +777,10 @@ mod tests {
         );
         // The response needs no buffer larger than itself; one byte less is an error.
         let mut exact = [0u8; 160];
-        assert_eq!(write_accept(&mut exact[..len], &req, Some("chat"), &[]), Ok(len));
+        assert_eq!(
+            write_accept(&mut exact[..len], &req, Some("chat"), &[]),
+            Ok(len)
+        );
         assert_eq!(
             write_accept(&mut exact[..len - 1], &req, Some("chat"), &[]),
             Err(WriteError::BufferTooSmall)

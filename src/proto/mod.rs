@@ -22,10 +22,10 @@ mod sender;
 #[cfg(test)]
 mod testing;
 
-pub use connection::{Connection, Output, MIN_BUFFER};
 pub(crate) use connection::RawMessage;
-pub(crate) use receiver::RawEvent;
+pub use connection::{Connection, Output, MIN_BUFFER};
 pub use keepalive::{Keepalive, KeepaliveAction};
+pub(crate) use receiver::RawEvent;
 
 /// Which end of the connection this is; it decides masking (RFC 6455 section 5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

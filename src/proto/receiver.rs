@@ -354,9 +354,9 @@ mod tests {
             } => Ev::Data(kind, first, last, span.of(buf).to_vec()),
             RawEvent::Ping(s) => Ev::Ping(s.of(buf).to_vec()),
             RawEvent::Pong(s) => Ev::Pong(s.of(buf).to_vec()),
-            RawEvent::Close(c, s) => Ev::Close(
-                c.map(|c| (c.0, String::from_utf8(s.of(buf).to_vec()).unwrap())),
-            ),
+            RawEvent::Close(c, s) => {
+                Ev::Close(c.map(|c| (c.0, String::from_utf8(s.of(buf).to_vec()).unwrap())))
+            }
         }
     }
 
@@ -430,7 +430,12 @@ mod tests {
             bytes.extend(frame(p, true, OpCode::Ping, b"p"));
             bytes.extend(frame(p, true, OpCode::Text, b""));
             bytes.extend(frame(p, true, OpCode::Pong, b""));
-            bytes.extend(frame(p, true, OpCode::Close, &[0x03, 0xE8, b'b', b'y', b'e']));
+            bytes.extend(frame(
+                p,
+                true,
+                OpCode::Close,
+                &[0x03, 0xE8, b'b', b'y', b'e'],
+            ));
             let expected = vec![
                 whole(MessageKind::Text, b"Hello"),
                 whole(MessageKind::Binary, &[0, 1, 2, 255]),
@@ -496,8 +501,16 @@ mod tests {
     fn each_protocol_error() {
         let s = Role::Server;
         let c = Role::Client;
-        fails_with(s, &frame(s, true, OpCode::Text, b"x"), ProtocolError::UnmaskedFrame);
-        fails_with(c, &frame(c, true, OpCode::Text, b"x"), ProtocolError::MaskedFrame);
+        fails_with(
+            s,
+            &frame(s, true, OpCode::Text, b"x"),
+            ProtocolError::UnmaskedFrame,
+        );
+        fails_with(
+            c,
+            &frame(c, true, OpCode::Text, b"x"),
+            ProtocolError::MaskedFrame,
+        );
         let mut rsv = frame(c, true, OpCode::Text, b"x");
         rsv[0] |= 0x40;
         fails_with(s, &rsv, ProtocolError::Header(HeaderError::ReservedBits));
@@ -513,10 +526,18 @@ mod tests {
         two.extend(frame(c, true, OpCode::Binary, b"b"));
         fails_with(s, &two, ProtocolError::ExpectedContinuation);
         let ping = frame(c, false, OpCode::Ping, b"a");
-        fails_with(s, &ping, ProtocolError::Header(HeaderError::ControlFragmented));
+        fails_with(
+            s,
+            &ping,
+            ProtocolError::Header(HeaderError::ControlFragmented),
+        );
         let ping = frame(c, true, OpCode::Ping, &[0; 126]);
         fails_with(s, &ping, ProtocolError::Header(HeaderError::ControlTooLong));
-        fails_with(s, &frame(c, true, OpCode::Text, b"\xff"), ProtocolError::InvalidUtf8);
+        fails_with(
+            s,
+            &frame(c, true, OpCode::Text, b"\xff"),
+            ProtocolError::InvalidUtf8,
+        );
         let mut split = frame(c, false, OpCode::Text, b"\xe2\x82");
         split.extend(frame(c, true, OpCode::Continuation, b""));
         fails_with(s, &split, ProtocolError::InvalidUtf8);
@@ -623,7 +644,10 @@ mod tests {
             ten.extend(frame(c, true, OpCode::Text, b"0123456789"));
         }
         let events = run_with(limited.clone(), Role::Server, &ten, 5).unwrap();
-        assert_eq!(messages(&events), vec![whole(MessageKind::Text, b"0123456789"); 3]);
+        assert_eq!(
+            messages(&events),
+            vec![whole(MessageKind::Text, b"0123456789"); 3]
+        );
         let over = frame(c, true, OpCode::Text, b"0123456789A");
         assert_eq!(
             run_with(limited, Role::Server, &over, over.len()),

@@ -144,7 +144,9 @@ mod tests {
         assert_eq!(tx.payload(1), Err(SendError::PayloadTooLong));
         // A frame larger than 4 GiB is counted in 64 bits.
         let mut server = Sender::new();
-        server.data(MessageKind::Binary, true, 5 << 30, None).unwrap();
+        server
+            .data(MessageKind::Binary, true, 5 << 30, None)
+            .unwrap();
         assert_eq!(server.payload(1 << 30), Ok(([0; 4], 0)));
         assert_eq!(server.frame_remaining(), (5 << 30) - (1 << 30));
     }
@@ -179,7 +181,10 @@ mod tests {
         let h = tx
             .data(MessageKind::Binary, true, (1 << 63) - 1, None)
             .unwrap();
-        assert_eq!(h.emit().as_bytes()[2..10], [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(
+            h.emit().as_bytes()[2..10],
+            [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        );
     }
 
     #[test]

@@ -1,0 +1,339 @@
+//! The application's sends: each call encodes into the transmit buffer and keeps its
+//! progress, so that a call interrupted by a timeout is simply made again.
+
+use super::{
+    Connection, Output, BROKEN, CLOSE_SENT, FAILED, MIN_WRITE, PIECE, RESERVE, UNFLUSHED, WHOLE,
+};
+use crate::frame::{self, FrameHeader, OpCode};
+use crate::proto::{sender, Masking, Message, MessageKind, Piece, Role, SendError};
+use crate::Error;
+
+impl<M: Masking> Connection<M> {
+    /// Refuses a send on a connection that failed, ended, or sent its close.
+    #[inline]
+    pub(super) fn check_send(&self, new_frame: bool) -> Result<(), Error> {
+        let closed = if new_frame {
+            FAILED | BROKEN | CLOSE_SENT
+        } else {
+            FAILED | BROKEN
+        };
+        if self.flags & closed != 0 {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Encodes `message` whole: a text or binary message as one frame, or a control
+    /// frame. A ping, pong or close asked for while a frame is open waits for the
+    /// frame, at the end of the transmit buffer, if that leaves room for a pong the
+    /// peer may be owed meanwhile ([`SendError::FrameOpen`] otherwise). A close when
+    /// ours is already on its way is [`Output::Done`] at once.
+    #[inline]
+    pub fn write_message<'d>(
+        &mut self,
+        tx: &mut [u8],
+        message: Message<'d>,
+    ) -> Result<Output<'d>, Error> {
+        match message {
+            Message::Text(text) => self.write_frame(tx, MessageKind::Text, text.as_bytes(), true),
+            Message::Binary(data) => self.write_frame(tx, MessageKind::Binary, data, true),
+            Message::Ping(payload) => self.write_control(tx, OpCode::Ping, [0; 2], payload, 0),
+            Message::Pong(payload) => self.write_control(tx, OpCode::Pong, [0; 2], payload, 0),
+            Message::Close(close) => {
+                if self.flags & CLOSE_SENT != 0 && self.flags & (FAILED | BROKEN) == 0 {
+                    return Ok(Output::Done);
+                }
+                let (code, reason) = sender::close_payload(close)?;
+                let head_len = if close.is_some() { 2 } else { 0 };
+                self.write_control(tx, OpCode::Close, code, reason, head_len)
+            }
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn write_control(
+        &mut self,
+        tx: &mut [u8],
+        opcode: OpCode,
+        head: [u8; 2],
+        payload: &[u8],
+        head_len: usize,
+    ) -> Result<Output<'static>, Error> {
+        self.check_send(true)?;
+        sender::check_ping(payload)?;
+        let head = head.get(..head_len).unwrap_or_default();
+        self.flags &= !UNFLUSHED;
+        if self.sender.frame_remaining() == 0 {
+            if !self.put_control(tx, opcode, head, payload) {
+                return self.wait_for_room();
+            }
+        } else {
+            // Behind the open frame, with room kept for a pong owed meanwhile.
+            let n = head.len().saturating_add(payload.len());
+            let reserve = RESERVE.saturating_add(6).saturating_add(n);
+            if tx.len() < reserve {
+                return Err(Error::Send(SendError::FrameOpen));
+            }
+            if !self.stash(tx, opcode, head, payload) {
+                return self.wait_for_room();
+            }
+        }
+        if opcode == OpCode::Close {
+            self.flags |= CLOSE_SENT;
+        }
+        Ok(Output::Done)
+    }
+
+    /// Encodes one frame of a message carrying `data`: the first opens the message with
+    /// `kind`, later ones continue it (with the same `kind`), and `last` ends it.
+    #[inline]
+    pub fn write_fragment<'d>(
+        &mut self,
+        tx: &mut [u8],
+        kind: MessageKind,
+        data: &'d [u8],
+        last: bool,
+    ) -> Result<Output<'d>, Error> {
+        self.write_frame(tx, kind, data, last)
+    }
+
+    #[inline]
+    pub(super) fn write_frame<'d>(
+        &mut self,
+        tx: &mut [u8],
+        kind: MessageKind,
+        data: &'d [u8],
+        last: bool,
+    ) -> Result<Output<'d>, Error> {
+        if self.flags & WHOLE != 0 {
+            // The same call again, after an interruption.
+            let total = (self.resume as u64).saturating_add(self.sender.frame_remaining());
+            if data.len() as u64 != total {
+                return Err(Error::Send(SendError::NotTheInterruptedCall));
+            }
+            self.check_send(false)?;
+        } else {
+            self.check_send(true)?;
+            self.check_no_frame()?;
+            let len = data.len();
+            let header_len =
+                2usize
+                    .saturating_add(self.peek_key_len())
+                    .saturating_add(if len < 126 {
+                        0
+                    } else if len <= 0xFFFF {
+                        2
+                    } else {
+                        8
+                    });
+            // A small frame goes in whole, after the output if it fits, else once the
+            // output is written; a large one's header needs room only for itself.
+            let whole = header_len.saturating_add(len);
+            if !self.make_room(tx, whole) {
+                if len <= MIN_WRITE && self.wants_transmit() {
+                    return Ok(Output::Transmit);
+                }
+                if !self.make_room(tx, header_len) {
+                    return self.wait_for_room();
+                }
+            }
+            let mask = self.masks.key();
+            let header = self.sender.data(kind, last, len as u64, mask)?;
+            self.flags &= !UNFLUSHED;
+            self.put_header(tx, header);
+            self.flags |= WHOLE;
+            self.resume = 0;
+        }
+        self.put_payload(tx, data)
+    }
+
+    /// No room for what a call must put in the transmit buffer: once the output is
+    /// written there will be (the buffer holds at least a control frame, and stays
+    /// clear of everything but what waits for an open frame).
+    pub(super) fn wait_for_room(&self) -> Result<Output<'static>, Error> {
+        if self.wants_transmit() {
+            Ok(Output::Transmit)
+        } else {
+            debug_assert!(false, "no room in an empty transmit buffer");
+            Err(Error::BufferTooSmall)
+        }
+    }
+
+    /// Refuses a new frame while one is open.
+    pub(super) fn check_no_frame(&self) -> Result<(), Error> {
+        if self.flags & (WHOLE | PIECE) != 0 {
+            Err(Error::Send(SendError::NotTheInterruptedCall))
+        } else if self.sender.frame_remaining() > 0 {
+            Err(Error::Send(SendError::FrameOpen))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Starts a frame of a message (as [`Connection::write_fragment`] would) whose `len`
+    /// payload bytes follow through [`Connection::write_payload`]. Until they have all
+    /// gone, no other data frame can start.
+    pub fn begin_frame(
+        &mut self,
+        tx: &mut [u8],
+        kind: MessageKind,
+        len: u64,
+        last: bool,
+    ) -> Result<Output<'static>, Error> {
+        self.check_send(true)?;
+        self.check_no_frame()?;
+        if !self.make_room(tx, frame::MAX_HEADER_LEN) {
+            return self.wait_for_room();
+        }
+        let mask = self.masks.key();
+        let header = self.sender.data(kind, last, len, mask)?;
+        self.flags &= !UNFLUSHED;
+        self.put_header(tx, header);
+        Ok(Output::Done)
+    }
+
+    /// Encodes the next bytes of the frame started by [`Connection::begin_frame`]; more
+    /// than the frame still owes is [`SendError::PayloadTooLong`], and nothing is sent.
+    #[inline]
+    pub fn write_payload<'d>(
+        &mut self,
+        tx: &mut [u8],
+        data: &'d [u8],
+    ) -> Result<Output<'d>, Error> {
+        self.check_send(false)?;
+        if self.flags & WHOLE != 0 {
+            return Err(Error::Send(SendError::NotTheInterruptedCall));
+        }
+        if self.flags & PIECE != 0 {
+            if data.len() < self.resume {
+                return Err(Error::Send(SendError::NotTheInterruptedCall));
+            }
+        } else {
+            if data.len() as u64 > self.sender.frame_remaining() {
+                return Err(Error::Send(SendError::PayloadTooLong));
+            }
+            self.flags |= PIECE;
+            self.resume = 0;
+        }
+        self.put_payload(tx, data)
+    }
+
+    /// Sends a received piece on in a frame of the same length and FIN as the one it
+    /// came in: the piece that finds no frame of ours open starts one, and every piece
+    /// goes on as its payload. A relay or an echo, frame for frame.
+    #[inline]
+    pub fn relay<'d>(&mut self, tx: &mut [u8], piece: &Piece<'d>) -> Result<Output<'d>, Error> {
+        if self.sender.frame_remaining() == 0 && self.flags & PIECE == 0 {
+            let len = (piece.payload.len() as u64).saturating_add(piece.frame_remaining);
+            match self.begin_frame(tx, piece.kind, len, piece.frame_fin)? {
+                Output::Done if len == 0 => return Ok(Output::Done),
+                Output::Done => {}
+                other => return Ok(other),
+            }
+        }
+        self.write_payload(tx, piece.payload)
+    }
+
+    #[inline]
+    pub(super) fn put_header(&mut self, tx: &mut [u8], header: FrameHeader) {
+        let encoded = header.emit();
+        let bytes = encoded.as_bytes();
+        let end = self.tx_end.saturating_add(bytes.len());
+        match tx.get_mut(self.tx_end..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.tx_end = end;
+            }
+            None => debug_assert!(false, "room checked for the header"),
+        }
+    }
+
+    /// Takes the call's `data` from `resume` on into the output, as far as it can.
+    #[inline]
+    pub(super) fn put_payload<'d>(
+        &mut self,
+        tx: &mut [u8],
+        data: &'d [u8],
+    ) -> Result<Output<'d>, Error> {
+        loop {
+            let rest = data.get(self.resume..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
+            let free = self.free(tx);
+            if rest.len() <= free {
+                self.copy_payload(tx, rest);
+                break;
+            }
+            if M::ROLE == Role::Server {
+                if self.tx_end > self.tx_start {
+                    // Top the output up to a few KiB with the payload's start, so that a
+                    // header never goes out in a tiny write, then write it out.
+                    let pending = self.tx_end.saturating_sub(self.tx_start);
+                    let top = MIN_WRITE.saturating_sub(pending).min(free);
+                    self.copy_payload(tx, rest.get(..top).unwrap_or_default());
+                    return Ok(Output::Transmit);
+                }
+                // Nothing buffered: a large rest goes straight from the caller's slice.
+                if rest.len() > tx.len() / 2 {
+                    return Ok(Output::Direct(rest));
+                }
+            }
+            if free == 0 {
+                if self.tx_start > 0 {
+                    self.compact(tx);
+                    continue;
+                }
+                return Ok(Output::Transmit);
+            }
+            self.copy_payload(tx, rest.get(..free).unwrap_or_default());
+        }
+        self.flags &= !(WHOLE | PIECE);
+        self.resume = 0;
+        if self.sender.frame_remaining() == 0 {
+            self.settle(tx);
+        }
+        Ok(Output::Done)
+    }
+
+    /// Copies (and masks, for a client) `bytes` of the call's data into the output.
+    #[inline]
+    pub(super) fn copy_payload(&mut self, tx: &mut [u8], bytes: &[u8]) {
+        let end = self.tx_end.saturating_add(bytes.len());
+        let Some(dst) = tx.get_mut(self.tx_end..end) else {
+            debug_assert!(false, "room checked for the payload");
+            return;
+        };
+        let counted = self.sender.payload(bytes.len());
+        debug_assert!(counted.is_ok(), "payload checked against the frame");
+        let Ok((key, offset)) = counted else {
+            return;
+        };
+        dst.copy_from_slice(bytes);
+        if M::ROLE == Role::Client {
+            frame::apply_mask(dst, key, offset);
+        }
+        self.tx_end = end;
+        self.resume = self.resume.saturating_add(bytes.len());
+    }
+
+    // ---------------------------------------------------------------- sends that flush
+
+    /// Starts a send (a write and a flush) of a message `len` bytes long: `false` when
+    /// it is the send whose flush a timeout interrupted, which only needs the flush.
+    pub(crate) fn start_send(&mut self, len: usize) -> bool {
+        let retry = self.flags & UNFLUSHED != 0 && self.resume == len;
+        self.flags &= !UNFLUSHED;
+        !retry
+    }
+
+    /// The flush of a send of a message `len` bytes long was interrupted: the next
+    /// send of that length only flushes.
+    pub(crate) fn send_interrupted(&mut self, len: usize) {
+        if self.flags & (WHOLE | PIECE) == 0 {
+            self.flags |= UNFLUSHED;
+            self.resume = len;
+        }
+    }
+}
