@@ -96,9 +96,11 @@ fn open<'b>(addr: SocketAddr, rx: &'b mut [u8], tx: &'b mut [u8]) -> Result<Ws<'
 fn echo_one(ws: &mut Ws<'_>, text: bool, data: &[u8], buf: &mut [u8]) -> Result<(), String> {
     if text {
         let s = std::str::from_utf8(data).expect("generated text is UTF-8");
-        ws.send(Message::Text(s)).map_err(|e| format!("send: {e}"))?;
+        ws.send(Message::Text(s))
+            .map_err(|e| format!("send: {e}"))?;
     } else {
-        ws.send(Message::Binary(data)).map_err(|e| format!("send: {e}"))?;
+        ws.send(Message::Binary(data))
+            .map_err(|e| format!("send: {e}"))?;
     }
     loop {
         match ws.read_message(buf).map_err(|e| format!("read: {e}"))? {

@@ -60,6 +60,8 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod blocking;
 mod bytes;
 mod error;

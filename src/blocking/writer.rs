@@ -44,17 +44,12 @@ impl<'w, T: Write, M: Masking> Writer<'w, T, M> {
     /// Writes a whole message and flushes. Interrupted in its flush, the same call made
     /// again only finishes the flush.
     pub fn send(&mut self, message: Message<'_>) -> Result<(), Error<T::Error>> {
-        let len = match message {
-            Message::Text(t) => t.len(),
-            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-            Message::Close(c) => c.map_or(0, |c| c.reason.len().saturating_add(2)),
-        };
-        if self.conn.start_send(len) {
+        if self.conn.start_send(&message) {
             self.write(message)?;
         }
         let flushed = self.flush();
         if matches!(&flushed, Err(Error::Io(_))) {
-            self.conn.send_interrupted(len);
+            self.conn.send_interrupted(&message);
         }
         flushed
     }

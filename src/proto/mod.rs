@@ -23,7 +23,9 @@ mod sender;
 mod testing;
 
 pub(crate) use connection::RawMessage;
-pub use connection::{Connection, Output, MIN_BUFFER};
+pub use connection::{Connection, Output, Owed, Shared, MIN_BUFFER};
+#[cfg(feature = "async")]
+pub(crate) use connection::{Inbound, Outbound};
 pub use keepalive::{Keepalive, KeepaliveAction};
 pub(crate) use receiver::RawEvent;
 

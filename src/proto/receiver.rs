@@ -15,6 +15,9 @@ const FIN: u8 = 1 << 3;
 const FIRST: u8 = 1 << 0;
 /// The peer's close frame has arrived.
 const CLOSED: u8 = 1 << 1;
+/// A whole message is being collected (kept here for the connection, where a spare
+/// bit costs nothing).
+const COLLECTING: u8 = 1 << 2;
 
 /// A range of the receive buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +113,7 @@ pub(crate) struct Receiver {
     bits: u8,
     /// The data message in progress, from its first frame to its last.
     message: Option<MessageKind>,
-    /// [`FIRST`] and [`CLOSED`].
+    /// [`FIRST`], [`CLOSED`] and [`COLLECTING`].
     flags: u8,
     utf8: Utf8Validator,
     /// How many more bytes frame headers may announce for the current message.
@@ -143,6 +146,19 @@ impl Receiver {
     /// Whether the peer's close frame has arrived.
     pub(crate) const fn is_closed(&self) -> bool {
         self.flags & CLOSED != 0
+    }
+
+    /// Whether a whole message is being collected.
+    pub(crate) const fn collecting(&self) -> bool {
+        self.flags & COLLECTING != 0
+    }
+
+    pub(crate) fn set_collecting(&mut self, on: bool) {
+        if on {
+            self.flags |= COLLECTING;
+        } else {
+            self.flags &= !COLLECTING;
+        }
     }
 
     /// Whether a data message is open (its first frame's header has arrived).

@@ -1,17 +1,17 @@
 //! The connection: one state machine that owns every protocol rule, over two buffers
-//! the caller keeps. This file holds its state and the receiving side; `transmit` the
-//! transmit buffer (output, and control frames waiting behind an open frame); `send`
-//! the application's sends.
+//! the caller keeps. It has two sides: `inbound` (received bytes, events, whole
+//! messages) and `outbound` (the transmit buffer, in `transmit`, and the application's
+//! sends, in `send`). What the receiving side owes the peer (a pong, the close echo,
+//! the close that fails the connection) goes to the sending side through [`Answers`];
+//! connection halves used from two tasks pass it through shared state instead.
 
 use core::ops::Range;
 
-use crate::bytes::move_bytes;
-use crate::frame::{self, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::frame::{self, CloseCode, MAX_CONTROL_PAYLOAD};
 use crate::{Error, Status};
 
-use super::receiver::{RawEvent, Receiver};
-use super::sender::Sender;
-use super::{CloseFrame, Event, Masking, Message, MessageKind, Piece, ProtocolError};
+use super::receiver::RawEvent;
+use super::{CloseFrame, Event, Masking, Message, MessageKind, Piece};
 
 /// The smallest buffer a connection works with, to receive and to transmit: room for a
 /// whole control frame (a masked header and 125 bytes).
@@ -55,8 +55,6 @@ const WHOLE: u16 = 1 << 4;
 const PIECE: u16 = 1 << 5;
 /// A send's flush was interrupted; `resume` holds the message's length.
 const UNFLUSHED: u16 = 1 << 6;
-/// [`Connection::poll_message`] is collecting a message; `collected` bytes are in.
-const COLLECTING: u16 = 1 << 7;
 /// The control frame waiting at the end of the transmit buffer is a close (else see
 /// [`WAITING_PONG`]).
 const WAITING_CLOSE: u16 = 1 << 8;
@@ -94,45 +92,68 @@ const WAITING_PONG: u16 = 1 << 9;
 /// (none can follow a cut frame).
 #[derive(Clone, Debug)]
 pub struct Connection<M> {
-    receiver: Receiver,
-    sender: Sender,
-    /// Received bytes not yet consumed: `rx[rx_start..rx_end]`.
-    rx_start: usize,
-    rx_end: usize,
-    /// Bytes to write out: `tx[tx_start..tx_end]`. Both are 0 when it is empty.
-    tx_start: usize,
-    tx_end: usize,
-    /// Bytes of the interrupted call's data already taken ([`WHOLE`], [`PIECE`]), or the
-    /// length of the message whose send was interrupted in its flush ([`UNFLUSHED`]).
-    resume: usize,
-    /// Bytes of the message [`Connection::poll_message`] has collected.
-    collected: usize,
-    /// The payload length + 1 of the pong owed behind the open frame (0: none). Its
-    /// payload sits just before the waiting control frame's, at the end of `tx`.
-    pong: u8,
-    /// The payload length + 1 of a control frame waiting behind the open frame (0: none),
-    /// at the very end of `tx`: a ping or pong of the application's, or a close.
-    waiting: u8,
-    flags: u16,
-    masks: M,
+    inbound: Inbound,
+    outbound: Outbound<M>,
+}
+
+/// Where the receiving side puts what it owes the peer. The sending side of the same
+/// connection takes it into its transmit buffer ([`Local`]); halves of a connection
+/// used from two tasks pass it through shared state.
+pub(crate) trait Answers {
+    /// Whether any answer a frame may call for can be taken now. If not, the output
+    /// must be written out before more received bytes are looked at.
+    fn ready(&mut self) -> bool;
+    /// A ping arrived: answer it with its payload (unless our close has gone).
+    fn pong(&mut self, payload: &[u8]);
+    /// The peer closed: echo its status code (unless our close has gone).
+    fn echo_close(&mut self, code: Option<CloseCode>);
+    /// The peer broke the protocol: fail the connection with `code`.
+    fn fail(&mut self, code: CloseCode);
+    /// Whether the connection failed, or its transport ended or failed.
+    fn is_down(&self) -> bool;
+}
+
+/// The sending side and its transmit buffer, taking the receiving side's answers.
+pub(crate) struct Local<'a, M> {
+    pub(crate) out: &'a mut Outbound<M>,
+    pub(crate) tx: &'a mut [u8],
+}
+
+impl<M: Masking> Answers for Local<'_, M> {
+    #[inline]
+    fn ready(&mut self) -> bool {
+        // Room for the largest control frame: the waiting pong's own bytes count, as a
+        // new pong replaces it.
+        let pong = usize::from(self.out.pong);
+        self.out.make_room(self.tx, RESERVE.saturating_add(pong))
+    }
+
+    fn pong(&mut self, payload: &[u8]) {
+        if self.out.flags & CLOSE_SENT == 0 {
+            self.out.owe_pong(self.tx, payload);
+        }
+    }
+
+    fn echo_close(&mut self, code: Option<CloseCode>) {
+        self.out.owe_close_echo(self.tx, code);
+    }
+
+    fn fail(&mut self, code: CloseCode) {
+        self.out.fail(self.tx, code);
+    }
+
+    #[inline]
+    fn is_down(&self) -> bool {
+        self.out.flags & (FAILED | BROKEN) != 0
+    }
 }
 
 impl<M: Masking> Connection<M> {
     /// A connection with empty buffers.
     pub const fn new(masks: M) -> Self {
         Connection {
-            receiver: Receiver::new(),
-            sender: Sender::new(),
-            rx_start: 0,
-            rx_end: 0,
-            tx_start: 0,
-            tx_end: 0,
-            resume: 0,
-            collected: 0,
-            pong: 0,
-            waiting: 0,
-            flags: 0,
-            masks,
+            inbound: Inbound::new(),
+            outbound: Outbound::new(masks, 0),
         }
     }
 
@@ -140,13 +161,22 @@ impl<M: Masking> Connection<M> {
     /// (frames that came with the handshake) and, at `tx[..queued]`, ones to send
     /// first (the handshake's response).
     pub fn with_buffered(masks: M, received: Range<usize>, queued: usize) -> Self {
-        let mut conn = Self::new(masks);
-        if !received.is_empty() {
-            conn.rx_start = received.start;
-            conn.rx_end = received.end;
+        Connection {
+            inbound: Inbound::with_received(received),
+            outbound: Outbound::new(masks, queued),
         }
-        conn.tx_end = queued;
-        conn
+    }
+
+    /// The connection's two sides, for halves used from two tasks.
+    #[cfg(any(feature = "async", test))]
+    pub(crate) fn into_sides(self) -> (Inbound, Outbound<M>) {
+        (self.inbound, self.outbound)
+    }
+
+    /// The connection's two sides, for a driver that drives them one by one.
+    #[cfg(feature = "async")]
+    pub(crate) fn sides(&mut self) -> (&mut Inbound, &mut Outbound<M>) {
+        (&mut self.inbound, &mut self.outbound)
     }
 
     /// This end's role.
@@ -158,62 +188,59 @@ impl<M: Masking> Connection<M> {
     /// header that would take a message past `max` bytes fails the connection with
     /// 1009 before any of its payload is read. Unlimited by default.
     pub fn set_max_message_size(&mut self, max: usize) {
-        self.receiver.set_max_message_size(max);
+        self.inbound.receiver.set_max_message_size(max);
     }
 
     /// Whether nothing more can arrive: the peer's close has been received, the
     /// connection failed, or its transport ended or failed.
-    pub const fn is_closed(&self) -> bool {
-        self.flags & (FAILED | BROKEN) != 0 || self.receiver.is_closed()
+    pub fn is_closed(&self) -> bool {
+        self.outbound.is_down() || self.inbound.received_close()
     }
 
     /// Whether the peer's close frame has arrived.
     pub const fn received_close(&self) -> bool {
-        self.receiver.is_closed()
+        self.inbound.received_close()
     }
 
     /// Whether our close frame is queued (or waiting behind the open frame): no new
     /// frame can be sent.
     pub const fn close_sent(&self) -> bool {
-        self.flags & CLOSE_SENT != 0
+        self.outbound.close_sent()
     }
 
     /// Payload bytes the frame being sent still owes; 0 when no frame is open.
     pub const fn frame_remaining(&self) -> u64 {
-        self.sender.frame_remaining()
+        self.outbound.frame_remaining()
     }
 
     /// The masking source.
     pub fn masks(&mut self) -> &mut M {
-        &mut self.masks
+        &mut self.outbound.masks
     }
+
+    // ---------------------------------------------------------------- receiving
 
     /// Where the driver reads new bytes into: the free end of `rx`. Received bytes are
     /// moved to the front first when the buffer is full.
     pub fn read_buffer<'r>(&mut self, rx: &'r mut [u8]) -> &'r mut [u8] {
-        if self.rx_end >= rx.len() && self.rx_start > 0 {
-            move_bytes(rx, self.rx_start..self.rx_end, 0);
-            self.rx_end = self.rx_end.saturating_sub(self.rx_start);
-            self.rx_start = 0;
-        }
-        rx.get_mut(self.rx_end..).unwrap_or_default()
+        self.inbound.read_buffer(rx)
     }
 
     /// `n` bytes were read into [`Connection::read_buffer`].
     pub fn received(&mut self, n: usize) {
-        self.rx_end = self.rx_end.saturating_add(n);
+        self.inbound.received(n);
     }
 
     /// The transport ended (a read returned 0): nothing more arrives or goes out. The
     /// driver reports it as the connection's abnormal end (close code 1006).
     pub fn received_eof(&mut self) {
-        self.flags |= BROKEN;
+        self.outbound.transport_failed();
     }
 
     /// The transport failed for good (reset, broken pipe): nothing more goes in or
     /// out. A timeout is not a failure: the call it interrupted is made again.
     pub fn transport_failed(&mut self) {
-        self.flags |= BROKEN;
+        self.outbound.transport_failed();
     }
 
     /// The next event from the received bytes: a piece of a data message, a ping, a
@@ -230,7 +257,7 @@ impl<M: Masking> Connection<M> {
         rx: &'r mut [u8],
         tx: &mut [u8],
     ) -> Result<Status<Event<'r>>, Error> {
-        self.flags &= !COLLECTING;
+        self.inbound.receiver.set_collecting(false);
         let raw = self.poll_raw(rx, tx)?;
         let rx: &'r [u8] = rx;
         Ok(match raw {
@@ -268,178 +295,124 @@ impl<M: Masking> Connection<M> {
         tx: &mut [u8],
         buf: &mut [u8],
     ) -> Result<Status<RawMessage>, Error> {
-        if buf.len() < MAX_CONTROL_PAYLOAD {
-            return Err(Error::BufferTooSmall);
-        }
-        if self.flags & COLLECTING == 0 {
-            if self.receiver.mid_message() && !self.is_closed() {
-                return Err(Error::MessageInProgress);
-            }
-            self.collected = 0;
-            self.flags |= COLLECTING;
-        }
-        loop {
-            let raw = match self.poll_raw(rx, tx) {
-                Ok(Status::Complete(raw)) => raw,
-                Ok(Status::Partial) => return Ok(Status::Partial),
-                Err(e) => {
-                    self.flags &= !COLLECTING;
-                    return Err(e);
-                }
-            };
-            let (message, span) = match raw {
-                RawEvent::Data {
-                    kind, last, span, ..
-                } => {
-                    let piece = span.of(rx);
-                    let end = self.collected.saturating_add(piece.len());
-                    let Some(dst) = buf.get_mut(self.collected..end) else {
-                        self.flags &= !COLLECTING;
-                        return Err(self.fail(tx, ProtocolError::MessageTooBig));
-                    };
-                    dst.copy_from_slice(piece);
-                    self.collected = end;
-                    if !last {
-                        continue;
-                    }
-                    self.flags &= !COLLECTING;
-                    return Ok(Status::Complete(match kind {
-                        MessageKind::Text => RawMessage::Text(end),
-                        MessageKind::Binary => RawMessage::Binary(end),
-                    }));
-                }
-                // Inside a message, a ping (answered already) and a pong are let go.
-                RawEvent::Ping(_) | RawEvent::Pong(_) if self.receiver.in_message() => continue,
-                RawEvent::Ping(span) => (RawMessage::Ping as fn(usize) -> RawMessage, span),
-                RawEvent::Pong(span) => (RawMessage::Pong as fn(usize) -> RawMessage, span),
-                RawEvent::Close(None, span) => (RawMessage::Close as fn(usize) -> RawMessage, span),
-                RawEvent::Close(Some(code), span) => {
-                    let len = copy_control(span.of(rx), buf);
-                    self.flags &= !COLLECTING;
-                    return Ok(Status::Complete(RawMessage::CloseWith(code, len)));
-                }
-            };
-            self.flags &= !COLLECTING;
-            return Ok(Status::Complete(message(copy_control(span.of(rx), buf))));
-        }
+        let mut answers = Local {
+            out: &mut self.outbound,
+            tx,
+        };
+        self.inbound.poll_message(M::ROLE, rx, &mut answers, buf)
     }
 
-    /// Runs the receiver over the received bytes and meets the obligations the event
-    /// brings; the event's spans are offsets into `rx`.
+    /// [`Connection::poll_event`], with the event's bytes given as offsets into `rx`.
     #[inline]
     pub(crate) fn poll_raw(
         &mut self,
         rx: &mut [u8],
         tx: &mut [u8],
     ) -> Result<Status<RawEvent>, Error> {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
-        // Keep room for any answer the next frame may call for; until the output
-        // before it is written, read nothing more.
-        if !self.make_room(tx, RESERVE.saturating_add(usize::from(self.pong))) {
-            return Ok(Status::Partial);
-        }
-        let start = self.rx_start;
-        let input = rx.get_mut(start..self.rx_end).unwrap_or_default();
-        let received = match self.receiver.receive(M::ROLE, input) {
-            Ok(r) => r,
-            Err(e) => return Err(self.fail(tx, e)),
+        let mut answers = Local {
+            out: &mut self.outbound,
+            tx,
         };
-        self.rx_start = start.saturating_add(received.consumed);
-        if self.rx_start >= self.rx_end {
-            // Empty: new bytes go to the front (the event's bytes stay where they are
-            // until the next read).
-            self.rx_start = 0;
-            self.rx_end = 0;
-        }
-        let Status::Complete(event) = received.event else {
-            if self.rx_start == 0 && self.rx_end >= rx.len() {
-                // A full buffer that makes no event: cannot happen with MIN_BUFFER bytes
-                // (a control frame fits, and data is handed out in pieces).
-                debug_assert!(false, "receive buffer full without progress");
-                return Err(self.fail(tx, ProtocolError::MessageTooBig));
-            }
-            return Ok(Status::Partial);
-        };
-        let event = event.offset(start);
-        match event {
-            RawEvent::Ping(span) if self.flags & CLOSE_SENT == 0 => {
-                self.owe_pong(tx, span.of(rx));
-            }
-            RawEvent::Close(code, _) => self.owe_close_echo(tx, code),
-            _ => {}
-        }
-        Ok(Status::Complete(event))
+        self.inbound.poll_raw(M::ROLE, rx, &mut answers)
     }
 
-    /// Answers a ping: a pong now, or behind the open frame (replacing the answer to an
-    /// earlier ping still waiting, as RFC 6455 section 5.5.3 allows). The room was
-    /// reserved before the ping was read.
-    fn owe_pong(&mut self, tx: &mut [u8], payload: &[u8]) {
-        if self.sender.frame_remaining() == 0 {
-            let put = self.put_control(tx, OpCode::Pong, &[], payload);
-            debug_assert!(put, "room reserved");
-            return;
-        }
-        let n = payload.len().min(MAX_CONTROL_PAYLOAD);
-        let end = tx
-            .len()
-            .saturating_sub(usize::from(self.waiting).saturating_sub(1));
-        let start = end.saturating_sub(n);
-        debug_assert!(start >= self.tx_end, "room reserved");
-        if let Some(dst) = tx.get_mut(start..end) {
-            dst.copy_from_slice(payload.get(..n).unwrap_or_default());
-            // At most 126.
-            self.pong = (n as u8).saturating_add(1);
-        }
+    // ---------------------------------------------------------------- transmitting
+
+    /// The bytes to write out now. Control frames waiting for a frame just completed
+    /// are queued first.
+    pub fn poll_transmit<'t>(&mut self, tx: &'t mut [u8]) -> &'t [u8] {
+        self.outbound.poll_transmit(tx)
     }
 
-    /// Echoes the peer's close (its status code, as RFC 6455 section 5.5.1 suggests),
-    /// unless ours is already on its way: now, or behind the open frame. No pong is
-    /// owed after it.
-    fn owe_close_echo(&mut self, tx: &mut [u8], code: Option<frame::CloseCode>) {
-        self.pong = 0;
-        if self.flags & CLOSE_SENT != 0 {
-            return;
-        }
-        let head = code.map(|c| c.0.to_be_bytes());
-        let head: &[u8] = head.as_ref().map_or(&[], |h| &h[..]);
-        self.owe_close(tx, head);
+    /// Whether there are bytes to write out.
+    pub const fn wants_transmit(&self) -> bool {
+        self.outbound.wants_transmit()
     }
 
-    /// Queues a close frame with `payload` (a code, or nothing) now or behind the open
-    /// frame; the room was reserved before the frame that called for it was read.
-    fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
-        self.flags |= CLOSE_SENT;
-        if self.sender.frame_remaining() == 0 {
-            let put = self.put_control(tx, OpCode::Close, &[], payload);
-            debug_assert!(put, "room reserved");
-        } else {
-            self.waiting = 0;
-            let stashed = self.stash(tx, OpCode::Close, &[], payload);
-            debug_assert!(stashed, "room reserved");
-        }
+    /// `n` bytes of [`Connection::poll_transmit`]'s were written.
+    pub fn transmitted(&mut self, n: usize) {
+        self.outbound.transmitted(n);
     }
 
-    /// Fails the connection (RFC 6455 section 7.1.7) with `error`'s close code, or,
-    /// inside one of our frames, drops it without one. Returns the error for the caller.
-    #[cold]
-    fn fail(&mut self, tx: &mut [u8], error: ProtocolError) -> Error {
-        self.flags |= FAILED;
-        self.flags &= !COLLECTING;
-        self.pong = 0;
-        if self.sender.frame_remaining() > 0 {
-            // Our frame is cut short, and no close frame can follow it (RFC 6455
-            // section 7.1.7 asks for one only where it can be sent): what is buffered
-            // still goes out, then nothing more.
-            self.flags |= DROPPED;
-            self.waiting = 0;
-        } else if self.flags & CLOSE_SENT == 0 {
-            let code = error.close_code().0.to_be_bytes();
-            self.owe_close(tx, &code);
-        }
-        Error::Protocol(error)
+    /// `n` bytes of an [`Output::Direct`]'s were written.
+    pub fn wrote_direct(&mut self, n: usize) {
+        self.outbound.wrote_direct(n);
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    /// Encodes `message` whole: a text or binary message as one frame, or a control
+    /// frame. A ping, pong or close asked for while a frame is open waits for the
+    /// frame, at the end of the transmit buffer, if that leaves room for a pong the
+    /// peer may be owed meanwhile ([`SendError::FrameOpen`] otherwise). A close when
+    /// ours is already on its way is [`Output::Done`] at once.
+    ///
+    /// [`SendError::FrameOpen`]: super::SendError::FrameOpen
+    #[inline]
+    pub fn write_message<'d>(
+        &mut self,
+        tx: &mut [u8],
+        message: Message<'d>,
+    ) -> Result<Output<'d>, Error> {
+        self.outbound.write_message(tx, message)
+    }
+
+    /// Encodes one frame of a message carrying `data`: the first opens the message with
+    /// `kind`, later ones continue it (with the same `kind`), and `last` ends it.
+    #[inline]
+    pub fn write_fragment<'d>(
+        &mut self,
+        tx: &mut [u8],
+        kind: MessageKind,
+        data: &'d [u8],
+        last: bool,
+    ) -> Result<Output<'d>, Error> {
+        self.outbound.write_frame(tx, kind, data, last)
+    }
+
+    /// Starts a frame of a message (as [`Connection::write_fragment`] would) whose `len`
+    /// payload bytes follow through [`Connection::write_payload`]. Until they have all
+    /// gone, no other data frame can start.
+    pub fn begin_frame(
+        &mut self,
+        tx: &mut [u8],
+        kind: MessageKind,
+        len: u64,
+        last: bool,
+    ) -> Result<Output<'static>, Error> {
+        self.outbound.begin_frame(tx, kind, len, last)
+    }
+
+    /// Encodes the next bytes of the frame started by [`Connection::begin_frame`]; more
+    /// than the frame still owes is [`super::SendError::PayloadTooLong`], and nothing is
+    /// sent.
+    #[inline]
+    pub fn write_payload<'d>(
+        &mut self,
+        tx: &mut [u8],
+        data: &'d [u8],
+    ) -> Result<Output<'d>, Error> {
+        self.outbound.write_payload(tx, data)
+    }
+
+    /// Sends a received piece on in a frame of the same length and FIN as the one it
+    /// came in: the piece that finds no frame of ours open starts one, and every piece
+    /// goes on as its payload. A relay or an echo, frame for frame.
+    #[inline]
+    pub fn relay<'d>(&mut self, tx: &mut [u8], piece: &Piece<'d>) -> Result<Output<'d>, Error> {
+        self.outbound.relay(tx, piece)
+    }
+
+    /// Starts a send (a write and a flush) of `message`: `false` when it is the send
+    /// whose flush a timeout interrupted, which only needs the flush.
+    pub(crate) fn start_send(&mut self, message: &Message<'_>) -> bool {
+        self.outbound.start_send(message)
+    }
+
+    /// The flush of a send of `message` was interrupted: the next send of it only
+    /// flushes.
+    pub(crate) fn send_interrupted(&mut self, message: &Message<'_>) {
+        self.outbound.send_interrupted(message);
     }
 }
 
@@ -523,7 +496,14 @@ fn copy_control(bytes: &[u8], buf: &mut [u8]) -> usize {
     }
 }
 
+mod inbound;
+mod outbound;
 mod send;
+mod shared;
 #[cfg(test)]
 mod tests;
 mod transmit;
+
+pub(crate) use inbound::Inbound;
+pub(crate) use outbound::Outbound;
+pub use shared::{Owed, Shared};

@@ -2,13 +2,13 @@
 //! progress, so that a call interrupted by a timeout is simply made again.
 
 use super::{
-    Connection, Output, BROKEN, CLOSE_SENT, FAILED, MIN_WRITE, PIECE, RESERVE, UNFLUSHED, WHOLE,
+    Outbound, Output, BROKEN, CLOSE_SENT, FAILED, MIN_WRITE, PIECE, RESERVE, UNFLUSHED, WHOLE,
 };
 use crate::frame::{self, FrameHeader, OpCode};
 use crate::proto::{sender, Masking, Message, MessageKind, Piece, Role, SendError};
 use crate::Error;
 
-impl<M: Masking> Connection<M> {
+impl<M: Masking> Outbound<M> {
     /// Refuses a send on a connection that failed, ended, or sent its close.
     #[inline]
     pub(super) fn check_send(&self, new_frame: bool) -> Result<(), Error> {
@@ -30,7 +30,7 @@ impl<M: Masking> Connection<M> {
     /// peer may be owed meanwhile ([`SendError::FrameOpen`] otherwise). A close when
     /// ours is already on its way is [`Output::Done`] at once.
     #[inline]
-    pub fn write_message<'d>(
+    pub(crate) fn write_message<'d>(
         &mut self,
         tx: &mut [u8],
         message: Message<'d>,
@@ -85,21 +85,8 @@ impl<M: Masking> Connection<M> {
         Ok(Output::Done)
     }
 
-    /// Encodes one frame of a message carrying `data`: the first opens the message with
-    /// `kind`, later ones continue it (with the same `kind`), and `last` ends it.
     #[inline]
-    pub fn write_fragment<'d>(
-        &mut self,
-        tx: &mut [u8],
-        kind: MessageKind,
-        data: &'d [u8],
-        last: bool,
-    ) -> Result<Output<'d>, Error> {
-        self.write_frame(tx, kind, data, last)
-    }
-
-    #[inline]
-    pub(super) fn write_frame<'d>(
+    pub(crate) fn write_frame<'d>(
         &mut self,
         tx: &mut [u8],
         kind: MessageKind,
@@ -174,7 +161,7 @@ impl<M: Masking> Connection<M> {
     /// Starts a frame of a message (as [`Connection::write_fragment`] would) whose `len`
     /// payload bytes follow through [`Connection::write_payload`]. Until they have all
     /// gone, no other data frame can start.
-    pub fn begin_frame(
+    pub(crate) fn begin_frame(
         &mut self,
         tx: &mut [u8],
         kind: MessageKind,
@@ -196,7 +183,7 @@ impl<M: Masking> Connection<M> {
     /// Encodes the next bytes of the frame started by [`Connection::begin_frame`]; more
     /// than the frame still owes is [`SendError::PayloadTooLong`], and nothing is sent.
     #[inline]
-    pub fn write_payload<'d>(
+    pub(crate) fn write_payload<'d>(
         &mut self,
         tx: &mut [u8],
         data: &'d [u8],
@@ -223,7 +210,11 @@ impl<M: Masking> Connection<M> {
     /// came in: the piece that finds no frame of ours open starts one, and every piece
     /// goes on as its payload. A relay or an echo, frame for frame.
     #[inline]
-    pub fn relay<'d>(&mut self, tx: &mut [u8], piece: &Piece<'d>) -> Result<Output<'d>, Error> {
+    pub(crate) fn relay<'d>(
+        &mut self,
+        tx: &mut [u8],
+        piece: &Piece<'d>,
+    ) -> Result<Output<'d>, Error> {
         if self.sender.frame_remaining() == 0 && self.flags & PIECE == 0 {
             let len = (piece.payload.len() as u64).saturating_add(piece.frame_remaining);
             match self.begin_frame(tx, piece.kind, len, piece.frame_fin)? {
@@ -320,20 +311,31 @@ impl<M: Masking> Connection<M> {
 
     // ---------------------------------------------------------------- sends that flush
 
-    /// Starts a send (a write and a flush) of a message `len` bytes long: `false` when
-    /// it is the send whose flush a timeout interrupted, which only needs the flush.
-    pub(crate) fn start_send(&mut self, len: usize) -> bool {
-        let retry = self.flags & UNFLUSHED != 0 && self.resume == len;
+    /// Starts a send (a write and a flush) of `message`: `false` when it is the send
+    /// whose flush a timeout interrupted, which only needs the flush. (A send is told
+    /// from another by its length: the rule is that an interrupted call is made again
+    /// before any other.)
+    pub(crate) fn start_send(&mut self, message: &Message<'_>) -> bool {
+        let retry = self.flags & UNFLUSHED != 0 && self.resume == send_id(message);
         self.flags &= !UNFLUSHED;
         !retry
     }
 
-    /// The flush of a send of a message `len` bytes long was interrupted: the next
-    /// send of that length only flushes.
-    pub(crate) fn send_interrupted(&mut self, len: usize) {
+    /// The flush of a send of `message` was interrupted: the next send of it only
+    /// flushes.
+    pub(crate) fn send_interrupted(&mut self, message: &Message<'_>) {
         if self.flags & (WHOLE | PIECE) == 0 {
             self.flags |= UNFLUSHED;
-            self.resume = len;
+            self.resume = send_id(message);
         }
+    }
+}
+
+/// What tells one send from another: its payload's length.
+fn send_id(message: &Message<'_>) -> usize {
+    match message {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Close(c) => c.map_or(0, |c| c.reason.len().saturating_add(2)),
     }
 }

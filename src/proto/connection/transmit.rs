@@ -3,15 +3,15 @@
 
 use core::ops::Range;
 
-use super::{Connection, BROKEN, DROPPED, WAITING_CLOSE, WAITING_PONG};
+use super::{Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, WAITING_CLOSE, WAITING_PONG};
 use crate::bytes::move_bytes;
-use crate::frame::{self, FrameHeader, OpCode};
+use crate::frame::{self, CloseCode, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Masking, Role};
 
-impl<M: Masking> Connection<M> {
+impl<M: Masking> Outbound<M> {
     /// The bytes to write out now. Control frames waiting for a frame just completed
     /// are queued first.
-    pub fn poll_transmit<'t>(&mut self, tx: &'t mut [u8]) -> &'t [u8] {
+    pub(crate) fn poll_transmit<'t>(&mut self, tx: &'t mut [u8]) -> &'t [u8] {
         if self.flags & BROKEN != 0 {
             return &[];
         }
@@ -21,12 +21,12 @@ impl<M: Masking> Connection<M> {
     }
 
     /// Whether there are bytes to write out.
-    pub const fn wants_transmit(&self) -> bool {
+    pub(crate) const fn wants_transmit(&self) -> bool {
         self.tx_end > self.tx_start && self.flags & BROKEN == 0
     }
 
     /// `n` bytes of [`Connection::poll_transmit`]'s were written.
-    pub fn transmitted(&mut self, n: usize) {
+    pub(crate) fn transmitted(&mut self, n: usize) {
         self.tx_start = self.tx_start.saturating_add(n).min(self.tx_end);
         if self.tx_start == self.tx_end {
             self.tx_start = 0;
@@ -35,7 +35,7 @@ impl<M: Masking> Connection<M> {
     }
 
     /// `n` bytes of an [`Output::Direct`]'s were written.
-    pub fn wrote_direct(&mut self, n: usize) {
+    pub(crate) fn wrote_direct(&mut self, n: usize) {
         let counted = self.sender.payload(n);
         debug_assert!(counted.is_ok(), "{n} bytes beyond the frame");
         if counted.is_ok() {
@@ -240,5 +240,71 @@ impl<M: Masking> Connection<M> {
             _ => {}
         }
         true
+    }
+
+    /// Answers a ping: a pong now, or behind the open frame (replacing the answer to an
+    /// earlier ping still waiting, as RFC 6455 section 5.5.3 allows). The room was
+    /// reserved before the ping was read.
+    pub(super) fn owe_pong(&mut self, tx: &mut [u8], payload: &[u8]) {
+        if self.sender.frame_remaining() == 0 {
+            let put = self.put_control(tx, OpCode::Pong, &[], payload);
+            debug_assert!(put, "room reserved");
+            return;
+        }
+        let n = payload.len().min(MAX_CONTROL_PAYLOAD);
+        let end = tx
+            .len()
+            .saturating_sub(usize::from(self.waiting).saturating_sub(1));
+        let start = end.saturating_sub(n);
+        debug_assert!(start >= self.tx_end, "room reserved");
+        if let Some(dst) = tx.get_mut(start..end) {
+            dst.copy_from_slice(payload.get(..n).unwrap_or_default());
+            // At most 126.
+            self.pong = (n as u8).saturating_add(1);
+        }
+    }
+
+    /// Echoes the peer's close (its status code, as RFC 6455 section 5.5.1 suggests),
+    /// unless ours is already on its way: now, or behind the open frame. No pong is
+    /// owed after it.
+    pub(super) fn owe_close_echo(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
+        self.pong = 0;
+        if self.flags & CLOSE_SENT != 0 {
+            return;
+        }
+        let head = code.map(|c| c.0.to_be_bytes());
+        let head: &[u8] = head.as_ref().map_or(&[], |h| &h[..]);
+        self.owe_close(tx, head);
+    }
+
+    /// Queues a close frame with `payload` (a code, or nothing) now or behind the open
+    /// frame; the room was reserved before the frame that called for it was read.
+    fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
+        self.flags |= CLOSE_SENT;
+        if self.sender.frame_remaining() == 0 {
+            let put = self.put_control(tx, OpCode::Close, &[], payload);
+            debug_assert!(put, "room reserved");
+        } else {
+            self.waiting = 0;
+            let stashed = self.stash(tx, OpCode::Close, &[], payload);
+            debug_assert!(stashed, "room reserved");
+        }
+    }
+
+    /// Fails the connection (RFC 6455 section 7.1.7) with `code`, or, inside one of our
+    /// frames, drops it without a close.
+    #[cold]
+    pub(super) fn fail(&mut self, tx: &mut [u8], code: CloseCode) {
+        self.flags |= FAILED;
+        self.pong = 0;
+        if self.sender.frame_remaining() > 0 {
+            // Our frame is cut short, and no close frame can follow it (RFC 6455
+            // section 7.1.7 asks for one only where it can be sent): what is buffered
+            // still goes out, then nothing more.
+            self.flags |= DROPPED;
+            self.waiting = 0;
+        } else if self.flags & CLOSE_SENT == 0 {
+            self.owe_close(tx, &code.0.to_be_bytes());
+        }
     }
 }

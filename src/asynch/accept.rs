@@ -1,0 +1,176 @@
+//! The server's side of the handshake over an async transport.
+
+use embedded_io_async::{Read, Write};
+
+use super::WebSocket;
+use crate::handshake::server::{self, Handshake, Request, RequestError, RequestParser, Step};
+use crate::proto::{NoMask, MIN_BUFFER};
+use crate::Error;
+
+/// A client's request on a server's async transport: read it with [`Incoming::read`],
+/// then accept it, answer it or refuse it (see [`crate::blocking::Incoming`]).
+///
+/// ```no_run
+/// # async fn serve<T: embedded_io_async::Read + embedded_io_async::Write>(io: T) -> Result<(), ws13::Error<T::Error>> {
+/// let (mut rx, mut tx) = ([0u8; 1024], [0u8; 1024]);
+/// let mut incoming = ws13::asynch::Incoming::new(io, &mut rx);
+/// if !incoming.read().await?.is_upgrade() {
+///     return incoming.respond(200, &[("Content-Type", "text/html")], b"<h1>hi</h1>").await;
+/// }
+/// let mut ws = incoming.accept(&mut tx, None)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Incoming<'b, T> {
+    io: T,
+    rx: &'b mut [u8],
+    hs: Handshake,
+}
+
+impl<'b, T: Read + Write> Incoming<'b, T> {
+    /// A request to read from `io` into `rx`, with at most
+    /// [`server::DEFAULT_MAX_HEADERS`] header lines.
+    pub fn new(io: T, rx: &'b mut [u8]) -> Self {
+        Self::with_parser(io, rx, RequestParser::new())
+    }
+
+    /// [`Incoming::new`] with a parser of the caller's (for its limits).
+    pub fn with_parser(io: T, rx: &'b mut [u8], parser: RequestParser) -> Self {
+        Incoming {
+            io,
+            rx,
+            hs: Handshake::new(parser),
+        }
+    }
+
+    /// Reads the request's head.
+    ///
+    /// A request that is malformed, cut short, or an upgrade that breaks a rule of RFC
+    /// 6455 is refused here with its HTTP status (400, 405, 426, 431) and
+    /// [`Error::Request`] is returned: the application sees only well-formed requests.
+    /// A request larger than `rx` is still read: header lines ws13 has dealt with are
+    /// dropped as they stream by ([`RequestParser::compact`]). Interrupted by a
+    /// timeout, it goes on where it stopped when called again.
+    pub async fn read(&mut self) -> Result<Request<'_>, Error<T::Error>> {
+        loop {
+            match self.hs.poll(self.rx) {
+                Step::Request => return Ok(self.hs.request(self.rx)),
+                Step::Read => {
+                    let buf = self.hs.read_buffer(self.rx);
+                    match self.io.read(buf).await.map_err(Error::Io)? {
+                        0 => self.hs.received_eof(self.rx),
+                        n => self.hs.received(n),
+                    }
+                }
+                Step::Write => self.write_output(&[]).await?,
+                Step::Refused(e) => return Err(Error::Request(e)),
+                Step::Ended => return Err(Error::Eof),
+                Step::Responded => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// The request, once [`Incoming::read`] has returned it.
+    pub fn request(&self) -> Request<'_> {
+        self.hs.request(self.rx)
+    }
+
+    /// The transport, mutably (to change its timeouts, say).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// Gives up the request, returning the transport.
+    pub fn into_inner(self) -> T {
+        self.io
+    }
+
+    /// Accepts the upgrade, choosing `protocol` from those the client offered (or none),
+    /// and returns the connection, which sends from `tx`. The 101 response waits in
+    /// `tx` and goes out with the connection's first write, flush or read.
+    ///
+    /// A `protocol` the client did not offer, or a `tx` too small for the response, is
+    /// the application's error: the client gets a 500 and the error is returned.
+    pub fn accept(
+        self,
+        tx: &'b mut [u8],
+        protocol: Option<&str>,
+    ) -> Result<WebSocket<'b, T>, Error<T::Error>> {
+        self.accept_with(tx, protocol, &[])
+    }
+
+    /// [`Incoming::accept`], adding `headers` to the 101 response (a `Set-Cookie`, say).
+    pub fn accept_with(
+        mut self,
+        tx: &'b mut [u8],
+        protocol: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<WebSocket<'b, T>, Error<T::Error>> {
+        let request = self.hs.request(self.rx);
+        let written = if !request.is_upgrade() {
+            let refused = request.check_upgrade().err();
+            Err(Error::Request(
+                refused.unwrap_or(RequestError::MissingConnectionUpgrade),
+            ))
+        } else if protocol.is_some_and(|p| !request.offers_protocol(p)) {
+            Err(Error::InvalidHeader)
+        } else if self.rx.len() < MIN_BUFFER {
+            Err(Error::BufferTooSmall)
+        } else {
+            server::write_accept(tx, &request, protocol, headers).map_err(Error::from)
+        };
+        let queued = match written {
+            Ok(len) => len,
+            Err(e) => {
+                // Not the client's fault: tell it so, as well as the transport allows.
+                // (Not awaited: no I/O in `accept`. The transport's owner may still
+                // send it with `respond`, which goes on from here.)
+                let _ = self.hs.respond(self.rx, 500, &[], 0);
+                return Err(e);
+            }
+        };
+        let leftover = self.hs.leftover();
+        WebSocket::from_upgraded(self.io, self.rx, leftover, tx, queued, NoMask)
+    }
+
+    /// Refuses the request with `status` and an empty body.
+    pub async fn reject(&mut self, status: u16) -> Result<(), Error<T::Error>> {
+        self.respond(status, &[], &[]).await
+    }
+
+    /// Answers the request as plain HTTP: `status`, `headers`, then `body`, with
+    /// `Content-Length` and `Connection: close` added. The response's head is written
+    /// into the receive buffer, over the request. Interrupted by a timeout, call it
+    /// again with the same arguments: it goes on where it stopped.
+    pub async fn respond(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), Error<T::Error>> {
+        self.hs.respond(self.rx, status, headers, body.len())?;
+        loop {
+            match self.hs.poll(self.rx) {
+                Step::Write => self.write_output(body).await?,
+                Step::Responded => return self.io.flush().await.map_err(Error::Io),
+                Step::Refused(e) => return Err(Error::Request(e)),
+                Step::Ended => return Err(Error::Eof),
+                Step::Request | Step::Read => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Writes what the handshake has to send, until it is all out.
+    async fn write_output(&mut self, body: &[u8]) -> Result<(), Error<T::Error>> {
+        loop {
+            let out = self.hs.output(self.rx, body);
+            if out.is_empty() {
+                return self.io.flush().await.map_err(Error::Io);
+            }
+            match self.io.write(out).await.map_err(Error::Io)? {
+                0 => return Err(Error::Eof),
+                n => self.hs.wrote(n),
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The receiving side: the received bytes, the receiver's state, and whole messages
+//! being collected. The answers an event calls for go to an [`Answers`].
+
+use super::{copy_control, Answers, RawMessage};
+use crate::bytes::move_bytes;
+use crate::frame::MAX_CONTROL_PAYLOAD;
+use crate::proto::receiver::{RawEvent, Receiver};
+use crate::proto::{MessageKind, ProtocolError, Role};
+use crate::{Error, Status};
+
+/// The receiving side of a connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Inbound {
+    pub(super) receiver: Receiver,
+    /// Received bytes not yet consumed: `rx[start..end]`.
+    start: usize,
+    end: usize,
+    /// Bytes of the message [`Inbound::poll_message`] has collected.
+    collected: usize,
+}
+
+impl Inbound {
+    pub(crate) const fn new() -> Self {
+        Inbound {
+            receiver: Receiver::new(),
+            start: 0,
+            end: 0,
+            collected: 0,
+        }
+    }
+
+    /// Bytes already received, at `rx[received]`.
+    pub(crate) fn with_received(received: core::ops::Range<usize>) -> Self {
+        let mut inbound = Self::new();
+        if !received.is_empty() {
+            inbound.start = received.start;
+            inbound.end = received.end;
+        }
+        inbound
+    }
+
+    /// Where the driver reads new bytes into: the free end of `rx`. Received bytes are
+    /// moved to the front first when the buffer is full.
+    pub(crate) fn read_buffer<'r>(&mut self, rx: &'r mut [u8]) -> &'r mut [u8] {
+        if self.end >= rx.len() && self.start > 0 {
+            move_bytes(rx, self.start..self.end, 0);
+            self.end = self.end.saturating_sub(self.start);
+            self.start = 0;
+        }
+        rx.get_mut(self.end..).unwrap_or_default()
+    }
+
+    /// Whether the peer's close has arrived.
+    pub(crate) const fn received_close(&self) -> bool {
+        self.receiver.is_closed()
+    }
+
+    /// `n` bytes were read into [`Inbound::read_buffer`].
+    pub(crate) fn received(&mut self, n: usize) {
+        self.end = self.end.saturating_add(n);
+    }
+
+    /// See [`super::Connection::poll_message`].
+    pub(crate) fn poll_message(
+        &mut self,
+        role: Role,
+        rx: &mut [u8],
+        answers: &mut impl Answers,
+        buf: &mut [u8],
+    ) -> Result<Status<RawMessage>, Error> {
+        if buf.len() < MAX_CONTROL_PAYLOAD {
+            return Err(Error::BufferTooSmall);
+        }
+        if !self.receiver.collecting() {
+            if self.receiver.mid_message() && !answers.is_down() && !self.receiver.is_closed() {
+                return Err(Error::MessageInProgress);
+            }
+            self.collected = 0;
+            self.receiver.set_collecting(true);
+        }
+        let message = self.collect(role, rx, answers, buf);
+        if !matches!(message, Ok(Status::Partial)) {
+            self.receiver.set_collecting(false);
+        }
+        message
+    }
+
+    fn collect(
+        &mut self,
+        role: Role,
+        rx: &mut [u8],
+        answers: &mut impl Answers,
+        buf: &mut [u8],
+    ) -> Result<Status<RawMessage>, Error> {
+        loop {
+            let Status::Complete(raw) = self.poll_raw(role, rx, answers)? else {
+                return Ok(Status::Partial);
+            };
+            let (message, span) = match raw {
+                RawEvent::Data {
+                    kind, last, span, ..
+                } => {
+                    let piece = span.of(rx);
+                    let end = self.collected.saturating_add(piece.len());
+                    let Some(dst) = buf.get_mut(self.collected..end) else {
+                        let error = ProtocolError::MessageTooBig;
+                        answers.fail(error.close_code());
+                        return Err(Error::Protocol(error));
+                    };
+                    dst.copy_from_slice(piece);
+                    self.collected = end;
+                    if !last {
+                        continue;
+                    }
+                    return Ok(Status::Complete(match kind {
+                        MessageKind::Text => RawMessage::Text(end),
+                        MessageKind::Binary => RawMessage::Binary(end),
+                    }));
+                }
+                // Inside a message, a ping (answered already) and a pong are let go.
+                RawEvent::Ping(_) | RawEvent::Pong(_) if self.receiver.in_message() => continue,
+                RawEvent::Ping(span) => (RawMessage::Ping as fn(usize) -> RawMessage, span),
+                RawEvent::Pong(span) => (RawMessage::Pong as fn(usize) -> RawMessage, span),
+                RawEvent::Close(None, span) => (RawMessage::Close as fn(usize) -> RawMessage, span),
+                RawEvent::Close(Some(code), span) => {
+                    let len = copy_control(span.of(rx), buf);
+                    return Ok(Status::Complete(RawMessage::CloseWith(code, len)));
+                }
+            };
+            return Ok(Status::Complete(message(copy_control(span.of(rx), buf))));
+        }
+    }
+
+    /// Runs the receiver over the received bytes and hands the answers the event calls
+    /// for to `answers`; the event's spans are offsets into `rx`.
+    #[inline]
+    pub(crate) fn poll_raw(
+        &mut self,
+        role: Role,
+        rx: &mut [u8],
+        answers: &mut impl Answers,
+    ) -> Result<Status<RawEvent>, Error> {
+        if answers.is_down() || self.receiver.is_closed() {
+            return Err(Error::Closed);
+        }
+        // Any answer the next frame may call for must be possible; until it is (until
+        // the output before it is written), read nothing more.
+        if !answers.ready() {
+            return Ok(Status::Partial);
+        }
+        let start = self.start;
+        let input = rx.get_mut(start..self.end).unwrap_or_default();
+        let received = match self.receiver.receive(role, input) {
+            Ok(r) => r,
+            Err(e) => {
+                answers.fail(e.close_code());
+                return Err(Error::Protocol(e));
+            }
+        };
+        self.start = start.saturating_add(received.consumed);
+        if self.start >= self.end {
+            // Empty: new bytes go to the front (the event's bytes stay where they are
+            // until the next read).
+            self.start = 0;
+            self.end = 0;
+        }
+        let Status::Complete(event) = received.event else {
+            if self.start == 0 && self.end >= rx.len() {
+                // A full buffer that makes no event: cannot happen with MIN_BUFFER bytes
+                // (a control frame fits, and data is handed out in pieces).
+                debug_assert!(false, "receive buffer full without progress");
+                let error = ProtocolError::MessageTooBig;
+                answers.fail(error.close_code());
+                return Err(Error::Protocol(error));
+            }
+            return Ok(Status::Partial);
+        };
+        let event = event.offset(start);
+        match event {
+            RawEvent::Ping(span) => answers.pong(span.of(rx)),
+            RawEvent::Close(code, _) => answers.echo_close(code),
+            _ => {}
+        }
+        Ok(Status::Complete(event))
+    }
+}
