@@ -160,7 +160,8 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// A failure from the core: after a protocol error, the close frame that fails the
     /// connection goes out (if the transport takes it) before the error is returned.
     async fn failed(&mut self, e: Error) -> Error<T::Error> {
-        if let Error::Protocol(_) = e {
+        // Also a close echo that a timeout kept in the buffer, on a read after the close.
+        if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
             let _ = self.flush().await;
         }
         e.into_io()

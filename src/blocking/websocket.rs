@@ -162,7 +162,8 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// connection goes out (if the transport takes it) before the error is returned.
     #[cold]
     fn failed(&mut self, e: Error) -> Error<T::Error> {
-        if let Error::Protocol(_) = e {
+        // Also a close echo that a timeout kept in the buffer, on a read after the close.
+        if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
             let _ = flush(&mut self.io, &mut self.conn, self.tx);
         }
         e.into_io()

@@ -122,10 +122,7 @@ pub(crate) struct Local<'a, M> {
 impl<M: Masking> Answers for Local<'_, M> {
     #[inline]
     fn ready(&mut self) -> bool {
-        // Room for the largest control frame: the waiting pong's own bytes count, as a
-        // new pong replaces it.
-        let pong = usize::from(self.out.pong);
-        self.out.make_room(self.tx, RESERVE.saturating_add(pong))
+        self.out.room_for_answers(self.tx)
     }
 
     fn pong(&mut self, payload: &[u8]) {

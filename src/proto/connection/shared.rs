@@ -6,7 +6,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use super::{Answers, Outbound, RESERVE};
+use super::{Answers, Outbound};
 use crate::frame::{CloseCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::Masking;
 
@@ -151,9 +151,7 @@ impl Shared {
         if flags & (PONG | ECHO | FAILED) == 0 {
             return;
         }
-        let room = |out: &mut Outbound<M>, tx: &mut [u8]| {
-            out.make_room(tx, RESERVE.saturating_add(usize::from(out.pong)))
-        };
+        let room = |out: &mut Outbound<M>, tx: &mut [u8]| out.room_for_answers(tx);
         if flags & (FAILED | FAIL_TAKEN) == FAILED {
             if !room(out, tx) {
                 return;

@@ -3,7 +3,7 @@
 
 use core::ops::Range;
 
-use super::{Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, WAITING_CLOSE, WAITING_PONG};
+use super::{Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, RESERVE, WAITING_CLOSE, WAITING_PONG};
 use crate::bytes::move_bytes;
 use crate::frame::{self, CloseCode, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Masking, Role};
@@ -137,6 +137,21 @@ impl<M: Masking> Outbound<M> {
             Role::Client => 4,
             Role::Server => 0,
         }
+    }
+
+    /// Whether any answer a received frame may call for fits, making room if it can.
+    /// Outside one of our frames, a whole control frame goes after the output. Inside
+    /// one, the answer waits at the end of the buffer, a new pong in the place of the
+    /// one waiting there and a close echo in the place of both: room for one pong's
+    /// payload, less the waiting one's.
+    pub(super) fn room_for_answers(&mut self, tx: &mut [u8]) -> bool {
+        let pong = usize::from(self.pong);
+        let need = if self.sender.frame_remaining() > 0 {
+            MAX_CONTROL_PAYLOAD.saturating_sub(pong.saturating_sub(1))
+        } else {
+            RESERVE.saturating_add(pong)
+        };
+        self.make_room(tx, need)
     }
 
     /// Room for `need` bytes after the output, before anything waiting at the end of
