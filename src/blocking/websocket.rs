@@ -117,7 +117,12 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
         loop {
             match self.conn.poll_message_raw(self.rx, self.tx, buf) {
-                Ok(Status::Complete(raw)) => return Ok(RawMessage::resolve(raw, buf)),
+                Ok(Status::Complete(raw)) => {
+                    if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
+                        self.send_close_echo();
+                    }
+                    return Ok(RawMessage::resolve(raw, buf));
+                }
                 Ok(Status::Partial) => self.wait()?,
                 Err(e) => return Err(self.failed(e)),
             }
@@ -129,11 +134,25 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     fn next_raw(&mut self) -> Result<RawEvent, Error<T::Error>> {
         loop {
             match self.conn.poll_raw(self.rx, self.tx) {
-                Ok(Status::Complete(raw)) => return Ok(raw),
+                Ok(Status::Complete(raw)) => {
+                    if let RawEvent::Close(..) = raw {
+                        self.send_close_echo();
+                    }
+                    return Ok(raw);
+                }
                 Ok(Status::Partial) => self.wait()?,
                 Err(e) => return Err(self.failed(e)),
             }
         }
+    }
+
+    /// The peer's close is echoed (queued by the core): it goes out now, as far as the
+    /// transport takes it, since no read follows a close to carry it out. After a
+    /// timeout, [`WebSocket::flush`] or [`WebSocket::close`] (or another read) sends the
+    /// rest; a transport failure leaves nothing to do.
+    #[cold]
+    fn send_close_echo(&mut self) {
+        let _ = flush(&mut self.io, &mut self.conn, self.tx);
     }
 
     /// The core needs I/O to go on: writes out what it has to send, then, if it had
@@ -149,7 +168,8 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// connection goes out (if the transport takes it) before the error is returned.
     #[cold]
     fn failed(&mut self, e: Error) -> Error<T::Error> {
-        if let Error::Protocol(_) = e {
+        // Also a close echo that a timeout kept in the buffer, on a read after the close.
+        if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
             let _ = flush(&mut self.io, &mut self.conn, self.tx);
         }
         e.into_io()
