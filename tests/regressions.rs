@@ -73,3 +73,44 @@ fn a_close_echo_interrupted_by_a_timeout_goes_out_on_the_next_call() {
         vec![Msg::close(1000, "")]
     );
 }
+
+/// With the smallest transmit buffer (MIN_BUFFER), a 125-byte pong waiting behind one of
+/// our frames left the core unable to read on: it kept room for a whole control frame
+/// and the waiting pong besides (137 bytes of 131), so it read the transport to its end
+/// (or blocked forever) instead of handing out the next frame. Inside our frame an
+/// answer takes the waiting pong's place, so room for one pong's payload is enough.
+fn reads_on_with_a_pong_waiting<M: Masking + Clone>(masks: M) {
+    let sender = peer(M::ROLE);
+    let mut input = frame(sender, true, OpCode::Ping, &[b'p'; 125]);
+    input.extend(frame(sender, true, OpCode::Ping, b"second"));
+    input.extend(frame(sender, true, OpCode::Close, &[0x03, 0xE8]));
+    let mut io = script(input, 7);
+    let (mut rx, mut tx) = (vec![0u8; 512], vec![0u8; MIN_BUFFER]);
+    let mut ws = WebSocket::from_upgraded(&mut io, &mut rx, 0..0, &mut tx, 0, masks).unwrap();
+    let mut w = ws.writer();
+    w.begin_frame(MessageKind::Binary, 300, true).unwrap();
+    w.write_payload(&[1; 100]).unwrap();
+    assert_eq!(ws.read().unwrap(), Event::Ping(&[b'p'; 125]));
+    assert_eq!(ws.read().unwrap(), Event::Ping(b"second"));
+    assert!(matches!(ws.read(), Ok(Event::Close(Some(_)))));
+    ws.writer().write_payload(&[1; 200]).unwrap();
+    ws.flush().unwrap();
+    let _ = ws;
+    let sent = frames(M::ROLE, io.written()).unwrap();
+    // The frame, then the close's echo: after the peer's close no pong is owed.
+    assert_eq!(
+        sent,
+        vec![
+            (true, OpCode::Binary, vec![1; 300]),
+            (true, OpCode::Close, vec![0x03, 0xE8])
+        ],
+        "{:?}",
+        M::ROLE
+    );
+}
+
+#[test]
+fn the_smallest_transmit_buffer_reads_on_with_a_pong_waiting() {
+    reads_on_with_a_pong_waiting(NoMask);
+    reads_on_with_a_pong_waiting(TestMask(3));
+}

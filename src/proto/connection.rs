@@ -335,8 +335,16 @@ impl<M: Masking> Connection<M> {
             return Err(Error::Closed);
         }
         // Keep room for any answer the next frame may call for; until the output
-        // before it is written, read nothing more.
-        if !self.make_room(tx, RESERVE.saturating_add(usize::from(self.pong))) {
+        // before it is written, read nothing more. Inside one of our frames the answer
+        // waits at the end of `tx`, a new pong in the place of the one waiting there:
+        // room for one pong's payload in all.
+        let pong = usize::from(self.pong);
+        let reserve = if self.sender.frame_remaining() > 0 {
+            MAX_CONTROL_PAYLOAD.saturating_sub(pong.saturating_sub(1))
+        } else {
+            RESERVE.saturating_add(pong)
+        };
+        if !self.make_room(tx, reserve) {
             return Ok(Status::Partial);
         }
         let start = self.rx_start;
