@@ -764,12 +764,12 @@ impl<M: Masking> Connection<M> {
         last: bool,
     ) -> Result<Output<'d>, Error> {
         if self.flags & WHOLE != 0 {
-            // The same call again, after an interruption.
+            // The same call again, after an interruption (unless the connection ended).
+            self.check_send(false)?;
             let total = (self.resume as u64).saturating_add(self.sender.frame_remaining());
             if data.len() as u64 != total {
                 return Err(Error::Send(SendError::NotTheInterruptedCall));
             }
-            self.check_send(false)?;
         } else {
             self.check_send(true)?;
             self.check_no_frame()?;
