@@ -39,7 +39,7 @@ pub mod wire;
 pub use assemble::{Assembled, Reassembler};
 pub use pipe::{Duplex, End};
 pub use rng::{Rng, TestMask};
-pub use script::{Fault, Faults, Script};
+pub use script::{AtEnd, Fault, Faults, Script};
 pub use storage::{Fixed, Storage};
 pub use wire::{Decoder, Frames};
 

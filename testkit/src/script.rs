@@ -366,3 +366,11 @@ impl<I: AsRef<[u8]>, O: Storage> WriteReady for Script<'_, I, O> {
         self.dead.map_or(Ok(true), Err)
     }
 }
+
+#[cfg(feature = "std")]
+impl<O: Storage> Script<'_, std::vec::Vec<u8>, O> {
+    /// More input, after what there is (a peer that speaks again).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+}
