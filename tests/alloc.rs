@@ -2,18 +2,18 @@
 //!
 //! Each thread counts its own allocations (the test harness's threads allocate as they
 //! please). After a warm-up, a client and a server exchange many messages, whole and in
-//! pieces, text and binary, with pings between, and neither side may allocate once. The
-//! std path runs over loopback TCP through `ws13::net`; connecting and accepting
-//! allocate (std's sockets do), so only the steady message loop is counted.
+//! pieces, text and binary, with pings between, and neither side may allocate once. In
+//! memory, both ends run in one thread over the kit's `Duplex` (ring buffers over storage
+//! allocated up front). The std path runs over loopback TCP through `ws13::net`;
+//! connecting and accepting allocate (std's sockets do), so only the steady message loop
+//! is counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::rc::Rc;
+use std::cell::Cell;
 
-use embedded_io::{ErrorType, Read, Write};
-use ws13::blocking::{Message, NoMask, WebSocket};
-use ws13::{Event, MessageKind, Role};
+use ws13::blocking::{NoMask, WebSocket};
+use ws13::{Event, Message, MessageKind};
+use ws13_testkit::{Duplex, End, TestMask};
 
 struct Counting;
 
@@ -71,41 +71,60 @@ fn payloads() -> Vec<Vec<u8>> {
     ]
 }
 
-/// One direction of an in-memory connection: a queue with room reserved up front.
-type Queue = Rc<RefCell<VecDeque<u8>>>;
+type Client<'b, 'd> = WebSocket<'b, End<'d, 'b>, TestMask>;
+type Server<'b, 'd> = WebSocket<'b, End<'d, 'b>, NoMask>;
 
-struct Mem {
-    input: Queue,
-    output: Queue,
-}
-
-impl ErrorType for Mem {
-    type Error = core::convert::Infallible;
-}
-
-impl Read for Mem {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let mut q = self.input.borrow_mut();
-        let n = buf.len().min(q.len());
-        for (dst, src) in buf.iter_mut().zip(q.drain(..n)) {
-            *dst = src;
+/// One round: every payload sent by the client (text for the second, binary for the
+/// others) with a ping behind it, echoed by the server as examples/echo_server.rs does
+/// (binary frames relayed as they came, text as fragments), read back whole.
+fn round(
+    client: &mut Client<'_, '_>,
+    server: &mut Server<'_, '_>,
+    payloads: &[Vec<u8>],
+    reply: &mut [u8],
+) -> usize {
+    let mut messages = 0;
+    for (i, payload) in payloads.iter().enumerate() {
+        if i == 1 {
+            let text = std::str::from_utf8(payload).unwrap();
+            client.send(Message::Text(text)).unwrap();
+        } else {
+            client.send(Message::Binary(payload)).unwrap();
         }
-        Ok(n)
+        client.send(Message::Ping(b"are you there")).unwrap();
+        loop {
+            let (event, mut writer) = server.read_split().unwrap();
+            match event {
+                Event::Data(piece) => {
+                    if piece.kind == MessageKind::Binary {
+                        writer.relay(&piece).unwrap();
+                    } else {
+                        writer
+                            .write_fragment(piece.kind, piece.payload, piece.last)
+                            .unwrap();
+                    }
+                    if piece.last {
+                        break;
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // Its pong is queued on reading the ping.
+        assert_eq!(server.read().unwrap(), Event::Ping(b"are you there"));
+        server.flush().unwrap();
+        match client.read_message(reply).unwrap() {
+            Message::Binary(b) => assert_eq!(b, &payload[..]),
+            Message::Text(t) => assert_eq!(t.as_bytes(), &payload[..]),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            client.read_message(reply).unwrap(),
+            Message::Pong(b"are you there")
+        );
+        messages += 1;
     }
-}
-
-impl Write for Mem {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        let mut q = self.output.borrow_mut();
-        // Never grow: a full queue takes what fits, as a socket would.
-        let n = buf.len().min(q.capacity() - q.len());
-        q.extend(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        Ok(())
-    }
+    messages
 }
 
 #[test]
@@ -115,102 +134,31 @@ fn in_memory_message_loop_allocates_nothing() {
     drop(std::hint::black_box(Box::new(7u64)));
     assert_eq!(allocations() - before, 1);
 
-    let up: Queue = Rc::new(RefCell::new(VecDeque::with_capacity(1 << 20)));
-    let down: Queue = Rc::new(RefCell::new(VecDeque::with_capacity(1 << 20)));
+    let (mut up, mut down) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
     let (mut crx, mut ctx, mut srx, mut stx) = (
         vec![0u8; 16 * 1024],
         vec![0u8; 16 * 1024],
         vec![0u8; 16 * 1024],
         vec![0u8; 16 * 1024],
     );
-    let mut key = 0u32;
-    let mask = move || {
-        key = key.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        key.to_le_bytes()
-    };
-    let client_io = Mem {
-        input: down.clone(),
-        output: up.clone(),
-    };
-    let server_io = Mem {
-        input: up,
-        output: down,
-    };
+    let duplex = Duplex::new(&mut up, &mut down);
+    let (client_io, server_io) = duplex.ends();
     let mut client =
-        WebSocket::from_upgraded(client_io, Role::Client, &mut crx, 0, &mut ctx, mask).unwrap();
+        WebSocket::from_upgraded(client_io, &mut crx, 0..0, &mut ctx, 0, TestMask(1)).unwrap();
     let mut server =
-        WebSocket::from_upgraded(server_io, Role::Server, &mut srx, 0, &mut stx, NoMask).unwrap();
+        WebSocket::from_upgraded(server_io, &mut srx, 0..0, &mut stx, 0, NoMask).unwrap();
     let payloads = payloads();
     let mut reply = vec![0u8; 128 * 1024];
-
-    let mut round = |client: &mut WebSocket<'_, Mem, _>,
-                     server: &mut WebSocket<'_, Mem, NoMask>| {
-        let mut messages = 0;
-        for (i, payload) in payloads.iter().enumerate() {
-            if i == 1 {
-                let text = std::str::from_utf8(payload).unwrap();
-                client.send_text(text).unwrap();
-            } else {
-                client.send_binary(payload).unwrap();
-            }
-            client.send_ping(b"are you there").unwrap();
-            // The server echoes every piece as it arrives, until the message's last, as
-            // examples/echo_server.rs does: binary frames relayed as they came, text as
-            // fragments.
-            loop {
-                let (event, mut writer) = server.read_split().unwrap();
-                match event {
-                    Event::Data {
-                        kind,
-                        last,
-                        payload,
-                        frame_remaining,
-                        frame_fin,
-                        ..
-                    } => {
-                        if kind == MessageKind::Binary {
-                            writer
-                                .relay(kind, payload, frame_remaining, frame_fin)
-                                .unwrap();
-                        } else {
-                            writer.send_fragment(kind, payload, last).unwrap();
-                        }
-                        if last {
-                            break;
-                        }
-                    }
-                    other => panic!("unexpected {other:?}"),
-                }
-            }
-            // Its pong is queued on reading the ping.
-            assert!(matches!(
-                server.read().unwrap(),
-                Event::Ping(b"are you there")
-            ));
-            server.flush().unwrap();
-            match client.read_message(&mut reply).unwrap() {
-                Message::Binary(b) => assert_eq!(b, &payload[..]),
-                Message::Text(t) => assert_eq!(t.as_bytes(), &payload[..]),
-                other => panic!("unexpected {other:?}"),
-            }
-            assert!(matches!(
-                client.read_message(&mut reply).unwrap(),
-                Message::Pong(b"are you there")
-            ));
-            messages += 1;
-        }
-        messages
-    };
-
     for _ in 0..10 {
-        round(&mut client, &mut server);
+        round(&mut client, &mut server, &payloads, &mut reply);
     }
     let before = allocations();
     let mut messages = 0;
     for _ in 0..500 {
-        messages += round(&mut client, &mut server);
+        messages += round(&mut client, &mut server, &payloads, &mut reply);
     }
     let made = allocations() - before;
+    assert_eq!(messages, 2000);
     assert_eq!(made, 0, "{made} allocations over {messages} messages");
 }
 
@@ -236,19 +184,10 @@ fn tcp_message_loop_allocates_nothing() {
         loop {
             let (event, mut writer) = ws.read_split().unwrap();
             match event {
-                Event::Data {
-                    kind,
-                    last,
-                    payload,
-                    frame_remaining,
-                    frame_fin,
-                    ..
-                } => {
+                Event::Data(piece) => {
                     // Binary frames relayed as they came, as examples/echo_server.rs does.
-                    writer
-                        .relay(kind, payload, frame_remaining, frame_fin)
-                        .unwrap();
-                    if last {
+                    writer.relay(&piece).unwrap();
+                    if piece.last {
                         messages += 1;
                         if messages == WARM_UP {
                             before = allocations();
@@ -270,7 +209,7 @@ fn tcp_message_loop_allocates_nothing() {
     let mut exchange = |ws: &mut WebSocket<'_, ws13::net::TcpTransport, ws13::net::OsMask>,
                         i: usize| {
         let payload = &payloads[i % payloads.len()];
-        ws.send_binary(payload).unwrap();
+        ws.send(Message::Binary(payload)).unwrap();
         match ws.read_message(&mut reply).unwrap() {
             Message::Binary(b) => assert_eq!(b, &payload[..]),
             other => panic!("unexpected {other:?}"),
@@ -287,7 +226,7 @@ fn tcp_message_loop_allocates_nothing() {
     for _ in 0..MEASURED / 200 {
         let mut w = ws.writer();
         for _ in 0..100 {
-            w.send_binary(&payloads[0]).unwrap();
+            w.write(Message::Binary(&payloads[0])).unwrap();
         }
         ws.flush().unwrap();
         for _ in 0..100 {

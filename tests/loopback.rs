@@ -4,10 +4,7 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
-use ws13::blocking::{Error, Message};
-use ws13::net;
-use ws13::proto::Event;
-use ws13::CloseCode;
+use ws13::{net, CloseCode, Error, Event, Message};
 
 /// Serves one connection: echoes messages piece by piece; answers `GET /` with a page.
 fn serve_one(listener: TcpListener) -> thread::JoinHandle<Result<(), String>> {
@@ -19,7 +16,7 @@ fn serve_one(listener: TcpListener) -> thread::JoinHandle<Result<(), String>> {
                 .unwrap();
             let lingering = stream.try_clone().unwrap();
             let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 4096]);
-            let incoming = net::accept(stream, &mut rx).map_err(|e| e.to_string())?;
+            let mut incoming = net::accept(stream, &mut rx).map_err(|e| e.to_string())?;
             let request = incoming.request();
             if !request.is_upgrade() {
                 incoming
@@ -35,13 +32,8 @@ fn serve_one(listener: TcpListener) -> thread::JoinHandle<Result<(), String>> {
             loop {
                 let (event, mut w) = ws.read_split().map_err(|e| e.to_string())?;
                 match event {
-                    Event::Data {
-                        kind,
-                        last,
-                        payload,
-                        ..
-                    } => w
-                        .send_fragment(kind, payload, last)
+                    Event::Data(p) => w
+                        .write_fragment(p.kind, p.payload, p.last)
                         .map_err(|e| e.to_string())?,
                     Event::Close(c) => {
                         assert_eq!(
@@ -81,7 +73,7 @@ fn echo_over_tcp() {
     let mut buf = vec![0u8; 3 << 20];
     for len in [0usize, 125, 126, 65535, 65536, 3 << 20] {
         let data: Vec<u8> = (0..len).map(|i| (i * 31 % 256) as u8).collect();
-        ws.send_binary(&data).unwrap();
+        ws.send(Message::Binary(&data)).unwrap();
         match ws.read_message(&mut buf).unwrap() {
             Message::Binary(got) => assert!(got == data.as_slice(), "len {len}"),
             other => panic!("unexpected {other:?}"),
@@ -90,7 +82,7 @@ fn echo_over_tcp() {
     // Many small messages written before any is read: batched both ways.
     let mut w = ws.writer();
     for i in 0..2000 {
-        w.send_text(&format!("message {i}")).unwrap();
+        w.write(Message::Text(&format!("message {i}"))).unwrap();
     }
     w.flush().unwrap();
     for i in 0..2000 {
