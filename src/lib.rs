@@ -5,36 +5,41 @@
 //! roles, client and server, over caller-supplied buffers and the
 //! [`embedded_io`] `Read`/`Write` traits.
 //!
-//! The crate is layered, one module a layer, and data flows one way through it:
+//! The crate is layered, one module a layer, and data flows one way through them:
 //!
 //! | module | layer |
 //! |---|---|
 //! | [`frame`] | wire format: frame headers, masking, close codes |
 //! | [`utf8`] | incremental UTF-8 validation |
-//! | [`handshake`] | the HTTP/1.1 upgrade, both roles |
-//! | [`proto`] | the protocol state machine: bytes in, events out; frames out (sans-IO) |
-//! | [`blocking`] | the driver: moves bytes between the state machine and an `embedded-io` transport |
+//! | [`handshake`] | the HTTP/1.1 upgrade, both roles, sans-IO |
+//! | [`proto`] | the connection, sans-IO: every rule of the protocol (events in, frames and the answers the peer is owed out) |
+//! | [`blocking`] | the blocking driver: moves bytes between the core and an `embedded-io` transport |
+//! | `asynch` (feature `async`) | the async driver, the same over `embedded-io-async`, with reader and writer halves |
 //! | `net` (feature `std`) | `std::net` helpers and an OS-seeded masking-key source |
+//!
+//! The drivers decide nothing: the core answers pings, echoes the close, holds answers
+//! behind a frame being sent, fails the connection with the right close code, and keeps
+//! every call's progress, so that a call interrupted by a transport timeout is simply
+//! made again.
 //!
 //! ## A server, as firmware writes it
 //!
 //! ```no_run
-//! use ws13::blocking::{Incoming, Error};
-//! use ws13::proto::Event;
+//! use ws13::blocking::Incoming;
+//! use ws13::{Error, Event};
 //!
 //! fn serve<T: embedded_io::Read + embedded_io::Write>(socket: T) -> Result<(), Error<T::Error>> {
 //!     let (mut rx, mut tx) = ([0u8; 1024], [0u8; 1024]);
-//!     let incoming = Incoming::read(socket, &mut rx)?;
-//!     if !incoming.request().is_upgrade() {
-//!         incoming.respond(200, &[("Content-Type", "text/html")], b"<h1>hello</h1>")?;
-//!         return Ok(());
+//!     let mut incoming = Incoming::new(socket, &mut rx);
+//!     if !incoming.read()?.is_upgrade() {
+//!         return incoming.respond(200, &[("Content-Type", "text/html")], b"<h1>hello</h1>");
 //!     }
 //!     let mut ws = incoming.accept(&mut tx, None)?;
 //!     loop {
 //!         let (event, mut writer) = ws.read_split()?;
 //!         match event {
 //!             // Echo each piece of each message as it arrives, whatever the message's size.
-//!             Event::Data { kind, last, payload, .. } => writer.send_fragment(kind, payload, last)?,
+//!             Event::Data(piece) => writer.write_fragment(piece.kind, piece.payload, piece.last)?,
 //!             Event::Close(_) => return Ok(()),
 //!             _ => {}
 //!         }

@@ -10,48 +10,34 @@ use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write, WriteReady};
 /// write that would block fails at once with [`NotReady::NotReady`], whose kind is
 /// `TimedOut`. Since every driver operation survives a timeout and is simply called
 /// again, one loop can then serve many connections, stepping each as far as its
-/// transport allows and never blocking in any. Each connection keeps the call it must
-/// make again:
+/// transport allows and never blocking in any.
+///
+/// The pattern that keeps every echo from blocking: before each read, flush (if that
+/// times out, the peer is not reading: move on); then read one event and write its echo.
+/// With the transmit buffer empty, and the receive buffer at least a frame header
+/// (14 bytes) smaller than the transmit buffer, every received piece's echo fits the
+/// transmit buffer, so the write completes without I/O:
 ///
 /// ```
 /// # use ws13::blocking::{Ready, WebSocket};
-/// # use ws13::Message;
-/// # type Transport = ws13::blocking::Ready<Nothing>;
-/// # struct Nothing;
-/// # impl embedded_io::ErrorType for Nothing { type Error = embedded_io::ErrorKind; }
-/// # impl embedded_io::Read for Nothing { fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> { Ok(0) } }
-/// # impl embedded_io::Write for Nothing { fn write(&mut self, b: &[u8]) -> Result<usize, Self::Error> { Ok(b.len()) } }
-/// # impl embedded_io::ReadReady for Nothing { fn read_ready(&mut self) -> Result<bool, Self::Error> { Ok(false) } }
-/// # impl embedded_io::WriteReady for Nothing { fn write_ready(&mut self) -> Result<bool, Self::Error> { Ok(false) } }
-/// struct Echo<'b> {
-///     ws: WebSocket<'b, Transport>,
-///     buf: [u8; 1024],
-///     /// The length of a message whose echo a full transport interrupted.
-///     owed: Option<(bool, usize)>,
-/// }
-///
-/// fn turn(c: &mut Echo<'_>) -> Result<(), ws13::Error<<Transport as embedded_io::ErrorType>::Error>> {
-///     if let Some((text, len)) = c.owed {
-///         let data = &c.buf[..len];
-///         // The same call as the one interrupted: it goes on where it stopped.
-///         match text {
-///             true => c.ws.send(Message::Text(core::str::from_utf8(data).unwrap_or(""))),
-///             false => c.ws.send(Message::Binary(data)),
-///         }?;
-///         c.owed = None;
+/// # use ws13::{Error, Event};
+/// fn turn<T>(ws: &mut WebSocket<'_, Ready<T>>) -> Result<(), Error<<Ready<T> as embedded_io::ErrorType>::Error>>
+/// where
+///     T: embedded_io::Read + embedded_io::Write + embedded_io::ReadReady + embedded_io::WriteReady,
+/// {
+///     ws.flush()?;
+///     if let (Event::Data(piece), mut writer) = ws.read_split()? {
+///         writer.relay(&piece)?;
 ///     }
-///     let (text, len) = match c.ws.read_message(&mut c.buf)? {
-///         Message::Text(t) => (true, t.len()),
-///         Message::Binary(b) => (false, b.len()),
-///         _ => return Ok(()),
-///     };
-///     c.owed = Some((text, len));
-///     turn(c)
+///     Ok(())
 /// }
 ///
-/// fn serve(connections: &mut [Echo<'_>]) {
-///     for c in connections.iter_mut() {
-///         match turn(c) {
+/// fn serve<T>(connections: &mut [WebSocket<'_, Ready<T>>])
+/// where
+///     T: embedded_io::Read + embedded_io::Write + embedded_io::ReadReady + embedded_io::WriteReady,
+/// {
+///     for ws in connections.iter_mut() {
+///         match turn(ws) {
 ///             Ok(()) => {}
 ///             Err(e) if e.is_timeout() => {} // nothing more to do here yet: next one
 ///             Err(_) => {}                    // closed or failed: drop it

@@ -41,7 +41,7 @@ pub(crate) fn frames(sender: Role, mut bytes: &[u8]) -> Vec<(bool, OpCode, Vec<u
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let Ok(Status::Complete((h, n))) = FrameHeader::parse(bytes) else {
-            panic!("not a whole frame header: {bytes:x?}");
+            std::panic!("not a whole frame header: {bytes:x?}");
         };
         assert_eq!(h.mask.is_some(), sender == Role::Client, "masking of {h:?}");
         let end = n + h.len as usize;
