@@ -1,6 +1,47 @@
-//! The one byte-moving helper the layers share.
+//! The byte helpers the layers share: moving bytes within a buffer, and taking a part of
+//! a buffer that the caller's own bookkeeping keeps in bounds.
 
 use core::ops::Range;
+use core::ops::{Bound, RangeBounds};
+
+/// `buf[range]`, for a range the caller's bookkeeping keeps within `buf`. Out of bounds
+/// is a bug: debug builds (and every fuzz build) stop on it; a release build, which must
+/// not panic on anything the wire sends, gets an empty slice.
+#[inline]
+pub(crate) fn part<R: RangeBounds<usize> + core::fmt::Debug>(buf: &[u8], range: R) -> &[u8] {
+    let (start, end) = bounds(&range, buf.len());
+    let got = buf.get(start..end);
+    debug_assert!(got.is_some(), "{range:?} outside {} bytes", buf.len());
+    got.unwrap_or_default()
+}
+
+/// [`part`], mutably.
+#[inline]
+pub(crate) fn part_mut<R: RangeBounds<usize> + core::fmt::Debug>(
+    buf: &mut [u8],
+    range: R,
+) -> &mut [u8] {
+    let len = buf.len();
+    let (start, end) = bounds(&range, len);
+    let got = buf.get_mut(start..end);
+    debug_assert!(got.is_some(), "{range:?} outside {len} bytes");
+    got.unwrap_or_default()
+}
+
+#[inline]
+fn bounds(range: &impl RangeBounds<usize>, len: usize) -> (usize, usize) {
+    let start = match range.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&e) => e.saturating_add(1),
+        Bound::Excluded(&e) => e,
+        Bound::Unbounded => len,
+    };
+    (start, end)
+}
 
 /// Moves `buf[src]` to start at `dst`, as `copy_within` would, in pieces no longer than
 /// the distance moved, so that no piece overlaps its destination: each is a plain copy,
@@ -60,6 +101,22 @@ fn move_up(buf: &mut [u8], src: Range<usize>, dst: usize) {
 mod tests {
     use super::*;
     use std::prelude::rust_2021::*;
+
+    #[test]
+    fn parts_in_bounds() {
+        let buf = [1u8, 2, 3, 4];
+        assert_eq!(part(&buf, 1..3), &[2, 3]);
+        assert_eq!(part(&buf, 2..), &[3, 4]);
+        assert_eq!(part(&buf, ..=1), &[1, 2]);
+        assert_eq!(part(&buf, 4..), &[] as &[u8]);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "outside 4 bytes")]
+    fn a_part_out_of_bounds_stops_a_debug_build() {
+        let _ = part(&[1u8, 2, 3, 4], 3..5);
+    }
 
     #[test]
     fn moves_like_copy_within_at_every_distance_and_length() {

@@ -111,7 +111,7 @@ impl Utf8Validator {
         }
         // ASCII, the most common text, is skipped a block at a time first; the rest is
         // left to the standard library's validator.
-        let data = data.get(ascii_prefix(data)..).unwrap_or_default();
+        let data = crate::bytes::part(data, ascii_prefix(data)..);
         match core::str::from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {

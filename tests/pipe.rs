@@ -564,13 +564,10 @@ fn handshake_refusals_are_http_responses() {
             assert!(output.contains("Sec-WebSocket-Version: 13\r\n"));
         }
     }
-    // A buffer too small for even the refusal (160 bytes): the request is refused,
-    // and the connection closed without a word.
+    // A receive buffer below MIN_BUFFER (too small to hold a refusal) is refused
+    // before anything is read, and nothing is written.
     let (err, output) = refusal(RFC_REQUEST, 40, None, 512);
-    assert!(
-        matches!(err, Error::Request(RequestError::TooLarge)),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::BufferTooSmall), "{err:?}");
     assert_eq!(output, "");
     // A body of length 0 is no body: accepted.
     let (mut rx, mut tx) = ([0u8; 512], [0u8; 512]);

@@ -50,8 +50,12 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
     /// [`Error::Request`] is returned: the application sees only well-formed requests.
     /// A request larger than `rx` is still read: header lines ws13 has dealt with are
     /// dropped as they stream by ([`RequestParser::compact`]). Interrupted by a
-    /// timeout, it goes on where it stopped when called again.
+    /// timeout, it goes on where it stopped when called again. A receive buffer smaller
+    /// than [`MIN_BUFFER`] is refused ([`Error::BufferTooSmall`]).
     pub fn read(&mut self) -> Result<Request<'_>, Error<T::Error>> {
+        if self.rx.len() < MIN_BUFFER {
+            return Err(Error::BufferTooSmall);
+        }
         loop {
             match self.hs.poll(self.rx) {
                 Step::Request => return Ok(self.hs.request(self.rx)),

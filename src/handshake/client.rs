@@ -4,6 +4,7 @@ use core::fmt;
 
 use super::http::{self, LineScanner};
 use super::{accept_key, is_token, Cursor, WriteError, ACCEPT_LEN, KEY_LEN};
+use crate::bytes::{part, part_mut};
 use crate::Status;
 
 /// What a client asks for in its upgrade request. Built with [`ClientRequest::new`]
@@ -477,7 +478,7 @@ impl Handshake {
         if let Some(outcome) = self.outcome {
             return outcome.map(Step::Accepted);
         }
-        let seen = rx.get(..self.received).unwrap_or_default();
+        let seen = part(rx, ..self.received.min(rx.len()));
         let outcome = match self.parser.parse(seen, offered) {
             Ok(Status::Complete(accepted)) => Ok(accepted),
             Ok(Status::Partial) if self.ended => Err(ClientError::Truncated),
@@ -491,7 +492,7 @@ impl Handshake {
 
     /// The next bytes of the request to write.
     pub fn output<'a>(&self, tx: &'a [u8]) -> &'a [u8] {
-        tx.get(self.sent..self.request_len).unwrap_or_default()
+        part(tx, self.sent.min(self.request_len)..self.request_len)
     }
 
     /// `n` bytes of [`Handshake::output`] were written.
@@ -501,7 +502,7 @@ impl Handshake {
 
     /// Where the next bytes of the response go.
     pub fn read_buffer<'a>(&self, rx: &'a mut [u8]) -> &'a mut [u8] {
-        rx.get_mut(self.received..).unwrap_or_default()
+        part_mut(rx, self.received..)
     }
 
     /// `n` bytes were read into [`Handshake::read_buffer`].

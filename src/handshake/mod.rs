@@ -102,7 +102,7 @@ impl<'a> Cursor<'a> {
                 break;
             }
         }
-        self.put(digits.get(start..).unwrap_or(&[]))
+        self.put(crate::bytes::part(&digits, start..))
     }
 
     /// Appends a header line, if `name` is a token and `value` a valid field value.

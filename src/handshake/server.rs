@@ -11,6 +11,7 @@ use core::fmt;
 use super::http::{self, LineScanner};
 use super::{accept_key, is_token, Cursor, WriteError, KEY_LEN};
 use crate::bytes::move_bytes;
+use crate::bytes::{part, part_mut};
 use crate::Status;
 
 /// Why a request cannot be upgraded, each with the HTTP status that refuses it.
@@ -173,7 +174,7 @@ impl RequestParser {
                 .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
                 .map_or(done, |i| i.saturating_add(1));
             let end = read.saturating_add(line_len).min(done);
-            let line = buf.get(read..end).unwrap_or_default();
+            let line = part(buf, read..end);
             let blank = matches!(line, [b'\n'] | [b'\r', b'\n']);
             let keep = if !request_line_seen {
                 request_line_seen = !blank;
@@ -614,7 +615,7 @@ impl Handshake {
     }
 
     fn parse(&mut self, buf: &mut [u8]) -> Step {
-        let seen = buf.get(..self.received).unwrap_or_default();
+        let seen = part(buf, ..self.received);
         let outcome = match self.parser.parse(seen) {
             Ok(Status::Complete(head_len)) => {
                 self.head_len = head_len;
@@ -650,8 +651,10 @@ impl Handshake {
 
     /// Writes the refusal for `error` into the buffer (the request is dead).
     fn refuse(&mut self, buf: &mut [u8], error: RequestError) -> Step {
-        // A refusal is at most 160 bytes; a smaller buffer gets the connection closed.
-        self.out_len = write_refusal(buf, error).unwrap_or(0);
+        // A refusal is at most about 100 bytes: it fits any buffer `Incoming` accepts.
+        let written = write_refusal(buf, error);
+        debug_assert!(written.is_ok(), "a refusal fits {} bytes", buf.len());
+        self.out_len = written.unwrap_or(0);
         self.total = self.out_len;
         self.sent = 0;
         self.phase = Phase::Refusing(error);
@@ -660,7 +663,7 @@ impl Handshake {
 
     /// Where the next bytes of the request go.
     pub fn read_buffer<'a>(&self, buf: &'a mut [u8]) -> &'a mut [u8] {
-        buf.get_mut(self.received..).unwrap_or_default()
+        part_mut(buf, self.received..)
     }
 
     /// `n` bytes were read into [`Handshake::read_buffer`].
@@ -720,7 +723,7 @@ impl Handshake {
     /// of `body` (the same body on every call).
     pub fn output<'a>(&self, buf: &'a [u8], body: &'a [u8]) -> &'a [u8] {
         if self.sent < self.out_len {
-            buf.get(self.sent..self.out_len).unwrap_or_default()
+            part(buf, self.sent..self.out_len)
         } else {
             body.get(self.sent.saturating_sub(self.out_len)..)
                 .unwrap_or_default()

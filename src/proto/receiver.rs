@@ -1,5 +1,6 @@
 //! The receiving rules: bytes in, checked frames and message pieces out.
 
+use crate::bytes::{part, part_mut};
 use crate::frame::{self, FrameHeader, OpCode};
 use crate::utf8::Utf8Validator;
 use crate::Status;
@@ -30,9 +31,7 @@ impl Span {
     /// The bytes of `buf` in this span.
     #[inline]
     pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
-        let bytes = buf.get(self.start..self.end);
-        debug_assert!(bytes.is_some(), "span {self:?} outside {}", buf.len());
-        bytes.unwrap_or_default()
+        part(buf, self.start..self.end)
     }
 
     #[inline]
@@ -239,7 +238,7 @@ impl Receiver {
         self.remaining = header.len;
         self.mask = header.mask.unwrap_or_default();
         self.bits = bits;
-        let rest = input.get_mut(header_len..).unwrap_or_default();
+        let rest = part_mut(input, header_len..);
         let received = self.payload(rest, true)?;
         Ok(Received {
             consumed: received.consumed.saturating_add(header_len),
@@ -262,7 +261,7 @@ impl Receiver {
         if take == 0 && !(fresh && self.remaining == 0) {
             return Ok(NEED_MORE);
         }
-        let chunk = input.get_mut(..take).unwrap_or_default();
+        let chunk = part_mut(input, ..take);
         let phase = self.bits & 3;
         if self.bits & MASKED != 0 {
             frame::apply_mask(chunk, self.mask, usize::from(phase));

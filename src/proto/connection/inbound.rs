@@ -2,7 +2,7 @@
 //! being collected. The answers an event calls for go to an [`Answers`].
 
 use super::{copy_control, Answers, RawMessage};
-use crate::bytes::move_bytes;
+use crate::bytes::{move_bytes, part_mut};
 use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::proto::receiver::{RawEvent, Receiver};
 use crate::proto::{MessageKind, ProtocolError, Role};
@@ -47,7 +47,7 @@ impl Inbound {
             self.end = self.end.saturating_sub(self.start);
             self.start = 0;
         }
-        rx.get_mut(self.end..).unwrap_or_default()
+        part_mut(rx, self.end..)
     }
 
     /// Whether the peer's close has arrived.
@@ -149,7 +149,7 @@ impl Inbound {
             return Ok(Status::Partial);
         }
         let start = self.start;
-        let input = rx.get_mut(start..self.end).unwrap_or_default();
+        let input = part_mut(rx, start..self.end);
         let received = match self.receiver.receive(role, input) {
             Ok(r) => r,
             Err(e) => {

@@ -7,6 +7,7 @@
 
 use core::ops::Range;
 
+use crate::bytes::part;
 use crate::frame::{self, CloseCode, MAX_CONTROL_PAYLOAD};
 use crate::{Error, Status};
 
@@ -465,7 +466,7 @@ pub(crate) enum RawMessage {
 impl RawMessage {
     /// The message, borrowing its bytes from `buf`.
     pub(crate) fn resolve(self, buf: &[u8]) -> Message<'_> {
-        let bytes = |len: usize| buf.get(..len).unwrap_or_default();
+        let bytes = |len: usize| part(buf, ..len);
         match self {
             RawMessage::Text(len) => Message::Text(checked_utf8(bytes(len))),
             RawMessage::Binary(len) => Message::Binary(bytes(len)),

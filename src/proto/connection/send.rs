@@ -4,6 +4,7 @@
 use super::{
     Outbound, Output, BROKEN, CLOSE_SENT, FAILED, MIN_WRITE, PIECE, RESERVE, UNFLUSHED, WHOLE,
 };
+use crate::bytes::part;
 use crate::frame::{self, FrameHeader, OpCode};
 use crate::proto::{sender, Masking, Message, MessageKind, Piece, Role, SendError};
 use crate::Error;
@@ -62,7 +63,7 @@ impl<M: Masking> Outbound<M> {
     ) -> Result<Output<'static>, Error> {
         self.check_send(true)?;
         sender::check_ping(payload)?;
-        let head = head.get(..head_len).unwrap_or_default();
+        let head = part(&head, ..head_len);
         self.flags &= !UNFLUSHED;
         if self.sender.frame_remaining() == 0 {
             if !self.put_control(tx, opcode, head, payload) {
@@ -248,7 +249,7 @@ impl<M: Masking> Outbound<M> {
         data: &'d [u8],
     ) -> Result<Output<'d>, Error> {
         loop {
-            let rest = data.get(self.resume..).unwrap_or_default();
+            let rest = part(data, self.resume..);
             if rest.is_empty() {
                 break;
             }
@@ -263,7 +264,7 @@ impl<M: Masking> Outbound<M> {
                     // header never goes out in a tiny write, then write it out.
                     let pending = self.tx_end.saturating_sub(self.tx_start);
                     let top = MIN_WRITE.saturating_sub(pending).min(free);
-                    self.copy_payload(tx, rest.get(..top).unwrap_or_default());
+                    self.copy_payload(tx, part(rest, ..top));
                     return Ok(Output::Transmit);
                 }
                 // Nothing buffered: a large rest goes straight from the caller's slice.
@@ -278,7 +279,7 @@ impl<M: Masking> Outbound<M> {
                 }
                 return Ok(Output::Transmit);
             }
-            self.copy_payload(tx, rest.get(..free).unwrap_or_default());
+            self.copy_payload(tx, part(rest, ..free));
         }
         self.flags &= !(WHOLE | PIECE);
         self.resume = 0;

@@ -7,6 +7,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::{Answers, Outbound};
+use crate::bytes::part;
 use crate::frame::{CloseCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::Masking;
 
@@ -167,7 +168,7 @@ impl Shared {
             }
             let len = usize::from(self.pong_len.get());
             let payload = self.pong.get();
-            out.owe_pong(tx, payload.get(..len).unwrap_or_default());
+            out.owe_pong(tx, part(&payload, ..len));
         }
         self.clear(PONG);
         if flags & ECHO != 0 {

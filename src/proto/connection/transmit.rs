@@ -5,6 +5,7 @@ use core::ops::Range;
 
 use super::{Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, RESERVE, WAITING_CLOSE, WAITING_PONG};
 use crate::bytes::move_bytes;
+use crate::bytes::part;
 use crate::frame::{self, CloseCode, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Masking, Role};
 
@@ -17,7 +18,7 @@ impl<M: Masking> Outbound<M> {
         }
         self.settle(tx);
         let tx: &'t [u8] = tx;
-        tx.get(self.tx_start..self.tx_end).unwrap_or_default()
+        part(tx, self.tx_start..self.tx_end)
     }
 
     /// Whether there are bytes to write out.
@@ -273,7 +274,7 @@ impl<M: Masking> Outbound<M> {
         let start = end.saturating_sub(n);
         debug_assert!(start >= self.tx_end, "room reserved");
         if let Some(dst) = tx.get_mut(start..end) {
-            dst.copy_from_slice(payload.get(..n).unwrap_or_default());
+            dst.copy_from_slice(part(payload, ..n));
             // At most 126.
             self.pong = (n as u8).saturating_add(1);
         }
