@@ -1,0 +1,209 @@
+//! The server's handshake as a state machine a driver steps through: read the request,
+//! refuse it or hand it out, write the application's answer.
+
+use super::{write_refusal, write_response_head, Request, RequestError, RequestParser};
+use crate::bytes::{part, part_mut};
+use crate::handshake::WriteError;
+use crate::Status;
+
+/// What a driver of a [`Handshake`] does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Step {
+    /// Read from the transport into [`Handshake::read_buffer`], then report the count
+    /// with [`Handshake::received`] (or the end with [`Handshake::received_eof`]).
+    Read,
+    /// Write [`Handshake::output`] to the transport, then report the count with
+    /// [`Handshake::wrote`].
+    Write,
+    /// The request is complete and may be upgraded or answered: see
+    /// [`Handshake::request`].
+    Request,
+    /// The request was refused with the error's status, and the refusal is written.
+    Refused(RequestError),
+    /// The response is written.
+    Responded,
+    /// The transport ended before a request began.
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Reading,
+    Complete,
+    Refusing(RequestError),
+    Responding,
+    Ended,
+}
+
+/// The server's side of the opening handshake, sans-IO: reads a request into the
+/// caller's buffer (a request larger than the buffer streams through it, see
+/// [`RequestParser::compact`]), refuses a malformed request or an invalid upgrade
+/// with its HTTP status, and writes the application's answer. A driver calls
+/// [`Handshake::poll`] and does what the [`Step`] says.
+///
+/// An upgrade request (one whose `Upgrade` header names `websocket`) is checked
+/// against every rule of RFC 6455 section 4.2.1 before it is handed out; any other
+/// request is plain HTTP, for the application to answer (with its web page, say).
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    parser: RequestParser,
+    /// Bytes of the request in the buffer.
+    received: usize,
+    /// The head's length, once complete.
+    head_len: usize,
+    /// A response being written: a head of `out_len` bytes from the buffer's start, then
+    /// a body from the caller's slice, `total` bytes in all; `sent` of them have gone.
+    out_len: usize,
+    total: usize,
+    sent: usize,
+    phase: Phase,
+}
+
+impl Handshake {
+    /// A handshake that reads a request with `parser` (and its limits).
+    pub const fn new(parser: RequestParser) -> Self {
+        Handshake {
+            parser,
+            received: 0,
+            head_len: 0,
+            out_len: 0,
+            total: 0,
+            sent: 0,
+            phase: Phase::Reading,
+        }
+    }
+
+    /// What to do next, given the buffer the request is read into.
+    pub fn poll(&mut self, buf: &mut [u8]) -> Step {
+        match self.phase {
+            Phase::Complete => Step::Request,
+            Phase::Ended => Step::Ended,
+            Phase::Refusing(e) if self.sent >= self.total => Step::Refused(e),
+            Phase::Responding if self.sent >= self.total => Step::Responded,
+            Phase::Refusing(_) | Phase::Responding => Step::Write,
+            Phase::Reading => self.parse(buf),
+        }
+    }
+
+    fn parse(&mut self, buf: &mut [u8]) -> Step {
+        let seen = part(buf, ..self.received);
+        let outcome = match self.parser.parse(seen) {
+            Ok(Status::Complete(head_len)) => {
+                self.head_len = head_len;
+                let request = self.request(buf);
+                if request.is_upgrade() {
+                    request.check_upgrade().map(|()| Step::Request)
+                } else {
+                    Ok(Step::Request)
+                }
+            }
+            Ok(Status::Partial) if self.received < buf.len() => Ok(Step::Read),
+            Ok(Status::Partial) => {
+                // Full: drop the header lines already dealt with, and read on.
+                let compacted = self.parser.compact(buf, self.received);
+                if compacted == self.received {
+                    Err(RequestError::TooLarge)
+                } else {
+                    self.received = compacted;
+                    Ok(Step::Read)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(Step::Request) => {
+                self.phase = Phase::Complete;
+                Step::Request
+            }
+            Ok(step) => step,
+            Err(e) => self.refuse(buf, e),
+        }
+    }
+
+    /// Writes the refusal for `error` into the buffer (the request is dead).
+    fn refuse(&mut self, buf: &mut [u8], error: RequestError) -> Step {
+        // A refusal is at most about 100 bytes: it fits any buffer `Incoming` accepts.
+        let written = write_refusal(buf, error);
+        debug_assert!(written.is_ok(), "a refusal fits {} bytes", buf.len());
+        self.out_len = written.unwrap_or(0);
+        self.total = self.out_len;
+        self.sent = 0;
+        self.phase = Phase::Refusing(error);
+        Step::Write
+    }
+
+    /// Where the next bytes of the request go.
+    pub fn read_buffer<'a>(&self, buf: &'a mut [u8]) -> &'a mut [u8] {
+        part_mut(buf, self.received..)
+    }
+
+    /// `n` bytes were read into [`Handshake::read_buffer`].
+    pub fn received(&mut self, n: usize) {
+        self.received = self.received.saturating_add(n);
+    }
+
+    /// The transport ended: before a request began, the handshake is over; inside one,
+    /// it is refused as malformed (the refusal may still reach a client that only shut
+    /// down its sending side).
+    pub fn received_eof(&mut self, buf: &mut [u8]) {
+        if self.phase == Phase::Reading {
+            if self.received == 0 {
+                self.phase = Phase::Ended;
+            } else {
+                self.refuse(buf, RequestError::Malformed);
+            }
+        }
+    }
+
+    /// The request, once [`Step::Request`] has come (before, one with no head at all).
+    pub fn request<'a>(&self, buf: &'a [u8]) -> Request<'a> {
+        let head = match self.phase {
+            Phase::Reading | Phase::Complete => buf.get(..self.head_len),
+            _ => None,
+        };
+        self.parser.request(head.unwrap_or_default())
+    }
+
+    /// Bytes that came after the request's head: the first WebSocket frames.
+    pub fn leftover(&self) -> core::ops::Range<usize> {
+        self.head_len..self.received.max(self.head_len)
+    }
+
+    /// Answers the request as plain HTTP: writes the head of a response with `status`,
+    /// `headers`, `Content-Length: body_len` and `Connection: close` into the buffer (the
+    /// request is then gone), to be followed by the body from the caller's slice.
+    pub fn respond(
+        &mut self,
+        buf: &mut [u8],
+        status: u16,
+        headers: &[(&str, &str)],
+        body_len: usize,
+    ) -> Result<(), WriteError> {
+        if self.phase != Phase::Complete {
+            // Already responding, or there is no request to answer: poll tells.
+            return Ok(());
+        }
+        self.out_len = write_response_head(buf, status, headers, body_len)?;
+        self.total = self.out_len.saturating_add(body_len);
+        self.sent = 0;
+        self.phase = Phase::Responding;
+        Ok(())
+    }
+
+    /// The next bytes to write: the rest of the response's head in `buf`, then the rest
+    /// of `body` (the same body on every call).
+    pub fn output<'a>(&self, buf: &'a [u8], body: &'a [u8]) -> &'a [u8] {
+        if self.sent < self.out_len {
+            part(buf, self.sent..self.out_len)
+        } else {
+            body.get(self.sent.saturating_sub(self.out_len)..)
+                .unwrap_or_default()
+        }
+    }
+
+    /// `n` bytes of [`Handshake::output`] were written.
+    pub fn wrote(&mut self, n: usize) {
+        self.sent = self.sent.saturating_add(n);
+    }
+}

@@ -1,0 +1,200 @@
+//! Tests of `server`.
+
+use super::*;
+use std::prelude::rust_2021::*;
+
+const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
+    Host: server.example.com\r\n\
+    Upgrade: websocket\r\n\
+    Connection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Origin: http://example.com\r\n\
+    Sec-WebSocket-Protocol: chat, superchat\r\n\
+    Sec-WebSocket-Version: 13\r\n\r\n";
+
+fn parse_whole(req: &[u8]) -> Result<(Request<'_>, usize), RequestError> {
+    let mut p = RequestParser::new();
+    let n = p.parse(req)?.complete().ok_or(RequestError::Malformed)?;
+    Ok((p.request(&req[..n]), n))
+}
+
+#[test]
+fn rfc_request_parses_and_accepts() {
+    let (req, n) = parse_whole(RFC_REQUEST).unwrap();
+    assert_eq!(n, RFC_REQUEST.len());
+    assert!(req.is_upgrade());
+    assert_eq!(req.check_upgrade(), Ok(()));
+    assert_eq!(req.method(), "GET");
+    assert_eq!(req.path(), "/chat");
+    assert_eq!(req.origin(), Some("http://example.com"));
+    assert_eq!(req.header("HOST"), Some("server.example.com"));
+    let mut protos = req.protocols();
+    assert_eq!(protos.next(), Some("chat"));
+    assert_eq!(protos.next(), Some("superchat"));
+    assert_eq!(protos.next(), None);
+    let mut buf = [0u8; 256];
+    let len = write_accept(&mut buf, &req, Some("chat"), &[]).unwrap();
+    assert_eq!(
+        &buf[..len],
+        &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+           Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+           Sec-WebSocket-Protocol: chat\r\n\r\n"[..]
+    );
+    // The response needs no buffer larger than itself; one byte less is an error.
+    let mut exact = [0u8; 160];
+    assert_eq!(
+        write_accept(&mut exact[..len], &req, Some("chat"), &[]),
+        Ok(len)
+    );
+    assert_eq!(
+        write_accept(&mut exact[..len - 1], &req, Some("chat"), &[]),
+        Err(WriteError::BufferTooSmall)
+    );
+    assert_eq!(
+        write_accept(&mut buf, &req, Some("bad\r\nX: y"), &[]),
+        Err(WriteError::InvalidHeader)
+    );
+}
+
+#[test]
+fn byte_at_a_time_and_trailing_bytes() {
+    let mut data = RFC_REQUEST.to_vec();
+    data.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+    for step in [1, 2, 3, 7, 64] {
+        let mut p = RequestParser::new();
+        let mut end = 0;
+        let head_len = loop {
+            end = (end + step).min(data.len());
+            if let Status::Complete(n) = p.parse(&data[..end]).unwrap() {
+                break n;
+            }
+            assert!(end < data.len());
+        };
+        assert_eq!(head_len, RFC_REQUEST.len(), "step {step}");
+        assert_eq!(p.request(&data[..head_len]).check_upgrade(), Ok(()));
+    }
+}
+
+fn check(req: &str) -> Result<(), RequestError> {
+    let (r, _) = parse_whole(req.as_bytes())?;
+    r.check_upgrade()
+}
+
+const GOOD: &str = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+#[test]
+fn each_refusal() {
+    assert_eq!(check(GOOD), Ok(()));
+    let cases: &[(&str, &str, RequestError)] = &[
+        ("GET / ", "POST / ", RequestError::MethodNotAllowed),
+        (
+            "HTTP/1.1\r\nHost",
+            "HTTP/1.0\r\nHost",
+            RequestError::NotHttp11,
+        ),
+        ("Host: h\r\n", "", RequestError::MissingHost),
+        (
+            "Connection: upgrade",
+            "Connection: keep-alive",
+            RequestError::MissingConnectionUpgrade,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            RequestError::BadKey,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "dGhlIHNhbXBsZSBub25jZQ=*",
+            RequestError::BadKey,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            RequestError::BadKey,
+        ),
+        (
+            "Version: 13",
+            "Version: 8",
+            RequestError::UnsupportedVersion,
+        ),
+        (
+            "Sec-WebSocket-Version: 13\r\n",
+            "",
+            RequestError::UnsupportedVersion,
+        ),
+        ("GET / HTTP/1.1", "GET  / HTTP/1.1", RequestError::Malformed),
+        ("GET / HTTP/1.1", "GET / HTTP/2", RequestError::Malformed),
+        ("Host: h", "Host h", RequestError::Malformed),
+        ("Host: h", "Host: h\r\n folded", RequestError::Malformed),
+    ];
+    for (from, to, err) in cases {
+        let req = GOOD.replacen(from, to, 1);
+        assert_ne!(req, GOOD, "{from} not in request");
+        assert_eq!(check(&req), Err(*err), "{req}");
+    }
+    // A second key header, even a valid one, is refused.
+    let twice = GOOD.replacen(
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version",
+        1,
+    );
+    assert_eq!(check(&twice), Err(RequestError::BadKey));
+    // Case-insensitive names and tokens, comma lists.
+    let loose =
+        "GET / HTTP/1.1\r\nhost: h\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
+        sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+    assert_eq!(check(loose), Ok(()));
+}
+
+#[test]
+fn statuses() {
+    assert_eq!(RequestError::Malformed.status(), 400);
+    assert_eq!(RequestError::TooLarge.status(), 431);
+    assert_eq!(RequestError::TooManyHeaders.status(), 431);
+    assert_eq!(RequestError::MethodNotAllowed.status(), 405);
+    assert_eq!(RequestError::UnsupportedVersion.status(), 426);
+    assert_eq!(RequestError::BadKey.status(), 400);
+    let mut buf = [0u8; 256];
+    let n = write_refusal(&mut buf, RequestError::UnsupportedVersion).unwrap();
+    let text = core::str::from_utf8(&buf[..n]).unwrap();
+    assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+    assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+    assert!(text.ends_with("\r\n\r\n"));
+    let n = write_refusal(&mut buf, RequestError::MethodNotAllowed).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"));
+    assert_eq!(
+        write_refusal(&mut buf[..10], RequestError::Malformed),
+        Err(WriteError::BufferTooSmall)
+    );
+}
+
+#[test]
+fn plain_http_request() {
+    let req = b"GET /index.html?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+    let (r, _) = parse_whole(req).unwrap();
+    assert!(!r.is_upgrade());
+    assert_eq!(r.path(), "/index.html");
+    assert_eq!(r.target(), "/index.html?x=1");
+    assert_eq!(r.header("accept"), Some("*/*"));
+    let mut buf = [0u8; 128];
+    let n = write_response_head(&mut buf, 200, &[("Content-Type", "text/html")], 12).unwrap();
+    assert_eq!(
+        &buf[..n],
+        &b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"[..]
+    );
+    assert_eq!(
+        write_response_head(&mut buf, 200, &[("X", "a\r\nb")], 0),
+        Err(WriteError::InvalidHeader)
+    );
+}
+
+#[test]
+fn header_count_limit() {
+    let mut p = RequestParser::with_max_headers(2);
+    assert_eq!(
+        p.parse(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+        Err(RequestError::TooManyHeaders)
+    );
+}

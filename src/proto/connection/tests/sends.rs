@@ -1,0 +1,154 @@
+//! Sends, and sends made again after an interruption.
+
+use super::*;
+
+/// Sends a few messages of sizes around the buffer's through `rig`, interrupting
+/// each call after every `Output` step and making it again, with writes of `chunk`
+/// bytes: the peer must see each message once, whole.
+fn interrupted_sends<M: Masking>(mut rig: Rig<M>, chunk: usize) {
+    rig.chunk = chunk;
+    let sizes = [0usize, 1, 125, 126, 300, 5000, 70_000];
+    let mut expected = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..size).map(|j| (i * 31 + j) as u8).collect();
+        // Each step of the call, then "a timeout": the call is made again anew.
+        loop {
+            match rig
+                .conn
+                .write_message(&mut rig.tx, Message::Binary(&data))
+                .unwrap()
+            {
+                Output::Done => break,
+                Output::Transmit => {
+                    let out = rig.conn.poll_transmit(&mut rig.tx);
+                    let n = out.len().min(chunk);
+                    rig.wire.extend_from_slice(&out[..n]);
+                    rig.conn.transmitted(n);
+                }
+                Output::Direct(bytes) => {
+                    let n = bytes.len().min(chunk);
+                    rig.wire.extend_from_slice(&bytes[..n]);
+                    rig.conn.wrote_direct(n);
+                }
+            }
+        }
+        expected.push((true, OpCode::Binary, data));
+    }
+    assert_eq!(rig.sent(), expected, "chunk {chunk}");
+}
+
+#[test]
+fn an_interrupted_send_goes_on_where_it_stopped() {
+    for chunk in [1, 7, 100, 4096, usize::MAX] {
+        interrupted_sends(server(256, 1024), chunk);
+        interrupted_sends(client(256, 1024), chunk);
+        interrupted_sends(server(256, MIN_BUFFER), chunk);
+        interrupted_sends(client(256, MIN_BUFFER), chunk);
+    }
+}
+
+#[test]
+fn a_large_payload_goes_straight_from_the_callers_slice() {
+    let mut s = server(256, 8192);
+    let data = vec![3u8; 100_000];
+    let mut direct = 0;
+    loop {
+        match s
+            .conn
+            .write_message(&mut s.tx, Message::Binary(&data))
+            .unwrap()
+        {
+            Output::Done => break,
+            Output::Transmit => s.transmit(),
+            Output::Direct(bytes) => {
+                direct += bytes.len().min(10_000);
+                s.wire.extend_from_slice(&bytes[..bytes.len().min(10_000)]);
+                s.conn.wrote_direct(bytes.len().min(10_000));
+            }
+        }
+    }
+    // The header went out topped up with the payload's start, most of the rest
+    // directly, and a last part that fits the buffer through it.
+    assert!(direct >= 100_000 - 4086 - 8192, "{direct}");
+    assert_eq!(s.sent(), vec![(true, OpCode::Binary, data)]);
+}
+
+#[test]
+fn a_different_call_after_an_interruption_is_refused() {
+    let mut s = server(256, 256);
+    let data = vec![1u8; 1000];
+    // Interrupted after its first step.
+    let out = s
+        .conn
+        .write_message(&mut s.tx, Message::Binary(&data))
+        .unwrap();
+    assert_ne!(out, Output::Done);
+    assert!(matches!(
+        s.conn
+            .write_message(&mut s.tx, Message::Binary(&data[..10])),
+        Err(Error::Send(SendError::NotTheInterruptedCall))
+    ));
+    assert!(matches!(
+        s.conn.write_payload(&mut s.tx, &data),
+        Err(Error::Send(SendError::NotTheInterruptedCall))
+    ));
+    // A ping waits for the frame; the same call again finishes it.
+    s.send(Message::Ping(b"p")).unwrap();
+    s.send(Message::Binary(&data)).unwrap();
+    let sent = s.sent();
+    assert_eq!(sent[0], (true, OpCode::Binary, data));
+    assert_eq!(sent[1], (true, OpCode::Ping, b"p".to_vec()));
+}
+
+#[test]
+fn a_send_interrupted_in_its_flush_is_not_sent_twice() {
+    let mut s = server(256, 256);
+    let hello = Message::Text("hello");
+    assert!(s.conn.start_send(&hello));
+    s.send(hello).unwrap();
+    s.conn.send_interrupted(&hello);
+    // The same send again only flushes.
+    assert!(!s.conn.start_send(&hello));
+    // Any other send is a new one.
+    s.conn.send_interrupted(&hello);
+    assert!(s.conn.start_send(&Message::Text("hello!")));
+    assert_eq!(s.sent().len(), 1);
+}
+
+#[test]
+fn frame_lengths_of_2_to_the_63_are_refused() {
+    let mut s = server(256, 256);
+    assert!(matches!(
+        s.run(|c, tx| c.begin_frame(tx, MessageKind::Binary, 1 << 63, true)),
+        Err(Error::Send(SendError::FrameTooLong))
+    ));
+    assert!(s.sent().is_empty());
+    assert_eq!(s.conn.frame_remaining(), 0);
+}
+
+#[test]
+fn relayed_pieces_keep_their_frames() {
+    // Frames of 10 (not FIN) and 5 (FIN), received through a small buffer in pieces
+    // and relayed: the same two frames go out.
+    let mut s = server(MIN_BUFFER, 512);
+    let mut bytes = frame(Role::Client, false, OpCode::Binary, &[1; 10]);
+    bytes.extend(frame(Role::Client, true, OpCode::Continuation, &[2; 5]));
+    for chunk in bytes.chunks(3) {
+        let buf = s.conn.read_buffer(&mut s.rx);
+        buf[..chunk.len()].copy_from_slice(chunk);
+        s.conn.received(chunk.len());
+        while let Status::Complete(Event::Data(piece)) =
+            s.conn.poll_event(&mut s.rx, &mut s.tx).unwrap()
+        {
+            // Room enough: each relay completes at once.
+            assert_eq!(s.conn.relay(&mut s.tx, &piece).unwrap(), Output::Done);
+        }
+    }
+    assert_eq!(
+        s.sent(),
+        vec![
+            (false, OpCode::Binary, vec![1; 10]),
+            (true, OpCode::Continuation, vec![2; 5]),
+        ]
+    );
+}
