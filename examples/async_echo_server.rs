@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::net::{TcpListener, TcpStream};
 use ws13::asynch::Incoming;
-use ws13::proto::{Keepalive, KeepaliveAction};
-use ws13::{CloseCode, CloseFrame, Error, Event, Message, MessageKind};
+use ws13::proto::Keepalive;
+use ws13::{Error, Event, Message, MessageKind};
 
 const PAGE: &str = include_str!("echo_page.html");
 const RX: usize = 46 * 1024;
@@ -75,15 +75,10 @@ async fn serve(
         let (event, mut writer) = match tokio::time::timeout(TICK, ws.read_split()).await {
             Ok(split) => split?,
             Err(_) => {
-                match keepalive.poll(now_ms()) {
-                    KeepaliveAction::Wait => {}
-                    KeepaliveAction::SendPing => ws.send(Message::Ping(b"keepalive")).await?,
-                    KeepaliveAction::TimedOut => {
-                        ws.send(Message::Close(Some(CloseFrame {
-                            code: CloseCode::GOING_AWAY,
-                            reason: "no answer to ping",
-                        })))
-                        .await?;
+                // A ping, or the close (1001) when the last one went unanswered.
+                if let Some(message) = keepalive.due(now_ms()) {
+                    ws.send(message).await?;
+                    if let Message::Close(_) = message {
                         return Ok("no answer to keepalive ping: closed with 1001");
                     }
                 }

@@ -18,8 +18,8 @@
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ws13::proto::{Keepalive, KeepaliveAction};
-use ws13::{net, CloseCode, CloseFrame, Error, Event, Message, MessageKind};
+use ws13::proto::Keepalive;
+use ws13::{net, Error, Event, Message, MessageKind};
 
 const PAGE: &str = include_str!("echo_page.html");
 /// Receive buffer: the larger share, so that each read moves more of a big message.
@@ -85,15 +85,11 @@ fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<st
                 if std::mem::take(&mut heard) {
                     keepalive.seen(now);
                 }
-                match keepalive.poll(now) {
-                    KeepaliveAction::Wait => {}
-                    // Behind a frame being relayed, the ping waits for it.
-                    KeepaliveAction::SendPing => ws.send(Message::Ping(b"keepalive"))?,
-                    KeepaliveAction::TimedOut => {
-                        ws.send(Message::Close(Some(CloseFrame {
-                            code: CloseCode::GOING_AWAY,
-                            reason: "no answer to ping",
-                        })))?;
+                // A ping, or the close (1001) when the last one went unanswered; behind a
+                // frame being relayed, it waits for the frame.
+                if let Some(message) = keepalive.due(now) {
+                    ws.send(message)?;
+                    if let Message::Close(_) = message {
                         return Ok("no answer to keepalive ping: closed with 1001");
                     }
                 }

@@ -1,5 +1,8 @@
 //! Keepalive pings, sans-IO: the driver passes the time in.
 
+use super::{CloseFrame, Message};
+use crate::frame::CloseCode;
+
 /// Keepalive pings, sans-IO: the caller passes the time in, in milliseconds from any
 /// fixed origin, and sends what [`Keepalive::poll`] asks for.
 ///
@@ -58,6 +61,31 @@ impl Keepalive {
         }
     }
 
+    /// [`Keepalive::poll`], as the message to send, if any: a ping after `interval` of
+    /// silence, and a close with 1001 ("no answer to ping") once the peer has been
+    /// silent for `timeout` after it. Send it with either driver's `send`:
+    ///
+    /// ```
+    /// # use ws13::proto::Keepalive;
+    /// # fn tick<T: embedded_io::Read + embedded_io::Write>(
+    /// #     ws: &mut ws13::blocking::WebSocket<'_, T>, keepalive: &mut Keepalive, now_ms: u64,
+    /// # ) -> Result<(), ws13::Error<T::Error>> {
+    /// if let Some(message) = keepalive.due(now_ms) {
+    ///     ws.send(message)?; // behind a frame being sent, it waits for the frame
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn due(&mut self, now: u64) -> Option<Message<'static>> {
+        match self.poll(now) {
+            KeepaliveAction::Wait => None,
+            KeepaliveAction::SendPing => Some(Message::Ping(b"keepalive")),
+            KeepaliveAction::TimedOut => Some(Message::Close(Some(CloseFrame {
+                code: CloseCode::GOING_AWAY,
+                reason: "no answer to ping",
+            }))),
+        }
+    }
+
     /// When [`Keepalive::poll`] next has something to do, if nothing is heard before.
     pub fn next_poll(&self) -> u64 {
         match self.ping_sent {
@@ -85,5 +113,17 @@ mod tests {
         assert_eq!(k.poll(3100), KeepaliveAction::SendPing);
         assert_eq!(k.poll(3599), KeepaliveAction::Wait);
         assert_eq!(k.poll(3600), KeepaliveAction::TimedOut);
+    }
+
+    #[test]
+    fn due_says_what_to_send() {
+        let mut k = Keepalive::new(1000, 500, 0);
+        assert_eq!(k.due(10), None);
+        assert_eq!(k.due(1000), Some(Message::Ping(b"keepalive")));
+        assert_eq!(k.due(1200), None);
+        match k.due(1500) {
+            Some(Message::Close(Some(c))) => assert_eq!(c.code, CloseCode::GOING_AWAY),
+            other => panic!("{other:?}"),
+        }
     }
 }
