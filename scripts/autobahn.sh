@@ -17,8 +17,11 @@
 #   AUTOBAHN_CLIENT_PORT   port for wstest's fuzzing server (default 9002)
 #   AUTOBAHN_ROLE_TIMEOUT  seconds each role may take (default 1200)
 #   AUTOBAHN_SKIP_BUILD=1  don't run cargo build
+#   AUTOBAHN_DRIVER        blocking (default): echo_server and autobahn_client;
+#                          async: async_echo_server and async_autobahn_client (feature async).
+#                          Reports go to target/autobahn/ (blocking) or target/autobahn-async/.
 #   AUTOBAHN_ECHO_SERVER, AUTOBAHN_CLIENT
-#                          programs to test instead of target/release/examples/{echo_server,autobahn_client}
+#                          programs to test instead of the driver's two examples
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,9 +35,14 @@ ROLE_TIMEOUT="${AUTOBAHN_ROLE_TIMEOUT:-1200}"
 STARTUP_TIMEOUT=30   # seconds to wait for a listener to come up
 KILL_AFTER=10        # seconds between SIGTERM and SIGKILL (timeout -k)
 CASES="${AUTOBAHN_CASES:-*}"
-ECHO_SERVER="${AUTOBAHN_ECHO_SERVER:-$ROOT/target/release/examples/echo_server}"
-CLIENT="${AUTOBAHN_CLIENT:-$ROOT/target/release/examples/autobahn_client}"
-OUT="$ROOT/target/autobahn"
+DRIVER="${AUTOBAHN_DRIVER:-blocking}"
+case "$DRIVER" in
+    blocking) PREFIX=""; FEATURES=""; OUT="$ROOT/target/autobahn" ;;
+    async) PREFIX="async_"; FEATURES="--features async"; OUT="$ROOT/target/autobahn-async" ;;
+    *) echo "[autobahn] ERROR: AUTOBAHN_DRIVER must be blocking or async" >&2; exit 1 ;;
+esac
+ECHO_SERVER="${AUTOBAHN_ECHO_SERVER:-$ROOT/target/release/examples/${PREFIX}echo_server}"
+CLIENT="${AUTOBAHN_CLIENT:-$ROOT/target/release/examples/${PREFIX}autobahn_client}"
 
 log() { printf '[autobahn] %s\n' "$*"; }
 die() { printf '[autobahn] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -165,8 +173,9 @@ if [ "$(basename "$PY2")" = env ]; then PY2="$(command -v "${interp[1]}")"; fi
 [ -x "$PY2" ] || die "cannot find wstest's Python interpreter (from '$shebang')"
 
 if [ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]; then
-    log "building: cargo build --release --example echo_server --example autobahn_client"
-    cargo build --release --example echo_server --example autobahn_client
+    log "building ($DRIVER driver): cargo build --release $FEATURES --example ${PREFIX}echo_server --example ${PREFIX}autobahn_client"
+    # shellcheck disable=SC2086  # FEATURES is empty or one flag and its value
+    cargo build --release $FEATURES --example "${PREFIX}echo_server" --example "${PREFIX}autobahn_client"
 fi
 [ -x "$ECHO_SERVER" ] || die "$ECHO_SERVER not found or not executable"
 [ -x "$CLIENT" ] || die "$CLIENT not found or not executable"

@@ -29,12 +29,15 @@ RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --all-features --
 stage "cargo test --no-default-features --lib: the core's unit tests without std"
 cargo test --no-default-features --lib 2>&1 | tee -a "$LOG"
 
-stage "cargo test: unit, in-memory pipe, loopback TCP and doc tests (std)"
-cargo test --all-targets 2>&1 | tee -a "$LOG"
-cargo test --doc 2>&1 | tee -a "$LOG"
+stage "cargo test: unit, in-memory pipe, loopback TCP, async and doc tests (all features)"
+cargo test --all-targets --all-features 2>&1 | tee -a "$LOG"
+cargo test --doc --all-features 2>&1 | tee -a "$LOG"
 
-stage "Autobahn|Testsuite cases 1-10, server and client roles, strict"
+stage "Autobahn|Testsuite cases 1-10, server and client roles, strict: blocking driver"
 bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
+
+stage "Autobahn|Testsuite cases 1-10, server and client roles, strict: async driver"
+AUTOBAHN_DRIVER=async bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 
 stage "fuzzing: 5 cargo-fuzz targets, ${FUZZ_SECONDS:-60}s each, corpus replayed with panic=abort"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee -a "$LOG"
@@ -67,6 +70,6 @@ for name in fuzz load; do
     n=$(grep -E "^$name: [0-9]+ passed, 0 failed" "$LOG" | tail -n 1 | awk '{print $2}')
     others=$((others + ${n:-0}))
 done
-printf 'rust tests: %d, Autobahn cases (both roles): %d, interop checks: %d, fuzz and load checks: %d\n' \
+printf 'rust tests: %d, Autobahn cases (both roles, both drivers): %d, interop checks: %d, fuzz and load checks: %d\n' \
     "$rust" "$autobahn" "${interop:-0}" "$others"
 printf 'total: %d passed, 0 failed\n' $((rust + autobahn + ${interop:-0} + others))
