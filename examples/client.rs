@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, TryRecvError};
 use std::time::{Duration, Instant};
 
-use ws13::{net, CloseCode, CloseFrame, Event, Message, MessageKind};
+use ws13::net::{self, Options};
+use ws13::{CloseCode, CloseFrame, Event, Message, MessageKind};
 
 const BUFFER: usize = 32 * 1024;
 /// How long a read waits before the client looks at standard input again.
@@ -24,16 +25,20 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 fn run(url: &str) -> Result<(), String> {
     let (mut rx, mut tx) = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
-    let (mut ws, _) = net::connect(url, &mut rx, &mut tx, &[])
+    // Every step is bounded: connecting, the handshake, and each write (a server that
+    // stops reading cannot hold the client); reads wake up every POLL to look at input.
+    let options = Options::new()
+        .connect_timeout(Some(Duration::from_secs(5)))
+        .handshake_timeout(Some(Duration::from_secs(5)))
+        .write_timeout(Some(Duration::from_secs(10)))
+        .read_timeout(Some(POLL));
+    let (mut ws, _) = net::connect_with(url, &options, &mut rx, &mut tx)
         .map_err(|e| format!("cannot connect to {url}: {e}"))?;
     let stream = ws
         .get_ref()
         .inner()
         .stream()
         .try_clone()
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(POLL))
         .map_err(|e| e.to_string())?;
 
     // Standard input is read on its own thread; the connection is polled here.

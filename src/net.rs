@@ -11,12 +11,12 @@ use core::hash::{BuildHasher, Hasher};
 use std::collections::hash_map::RandomState;
 use std::io;
 use std::io::Read as _;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 pub use embedded_io_adapters::std::FromStd;
 
-use crate::blocking::{self, Connected, Incoming};
+use crate::blocking::{Connected, Connecting, Incoming};
 use crate::handshake::client::{ClientRequest, Url};
 use crate::{Error, MaskSource};
 
@@ -25,8 +25,8 @@ use crate::{Error, MaskSource};
 /// [`linger`] once the WebSocket is gone, whatever way it ended.
 pub type TcpTransport<S = TcpStream> = FromStd<DeadlineStream<S>>;
 
-/// A [`TcpStream`] (or a reference to one) whose reads fail with
-/// [`io::ErrorKind::TimedOut`] once a deadline has passed, however the bytes trickle in.
+/// A [`TcpStream`] (or a reference to one) whose reads and writes fail with
+/// [`io::ErrorKind::TimedOut`] once a deadline has passed, however the bytes trickle.
 /// Without a deadline it is the plain stream (and the stream's own read and write
 /// timeouts, if set, apply to each call). A socket timeout, which the operating system
 /// reports as `WouldBlock`, is reported as `TimedOut`, the kind that ws13's calls
@@ -46,8 +46,8 @@ impl<S: Borrow<TcpStream>> DeadlineStream<S> {
         }
     }
 
-    /// Sets or clears the deadline for reads. Clearing it leaves the stream's read
-    /// timeout as the last read set it: set the idle timeout you want afterwards.
+    /// Sets or clears the deadline for reads and writes. Clearing it leaves the stream's
+    /// timeouts as the last call set them: set the ones you want afterwards.
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
     }
@@ -81,6 +81,13 @@ impl<S: Borrow<TcpStream>> io::Read for DeadlineStream<S> {
 impl<S: Borrow<TcpStream>> io::Write for DeadlineStream<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut stream: &TcpStream = self.stream.borrow();
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            stream.set_write_timeout(Some(left))?;
+        }
         stream.write(buf).map_err(timed_out)
     }
 
@@ -170,20 +177,178 @@ pub fn accept_within<S: Borrow<TcpStream>>(
     Ok(incoming)
 }
 
-/// Connects to a `ws://` URL, offering `protocols`; returns the connection and the index
-/// of the subprotocol the server chose. Masking keys come from [`OsMask`].
+/// How a client connects ([`connect_with`], [`open`]): timeouts, subprotocols and
+/// extra headers. [`Options::new`] bounds every step, so that no server, silent,
+/// trickling or not reading, can hold a client forever:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ws13::net::{self, Options};
+///
+/// let options = Options::new()
+///     .protocols(&["chat"])
+///     .headers(&[("Authorization", "Bearer t0ken"), ("Origin", "http://device.local")])
+///     .handshake_timeout(Some(Duration::from_secs(5)));
+/// let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 4096]);
+/// let (mut ws, protocol) = net::connect_with("ws://127.0.0.1:9001/chat", &options, &mut rx, &mut tx)?;
+/// # Ok::<(), ws13::Error<std::io::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Options<'a> {
+    /// How long the TCP connection may take (per address the host resolves to).
+    pub connect_timeout: Option<Duration>,
+    /// How long the whole handshake may take, request written and response read,
+    /// however slowly the server trickles it.
+    pub handshake_timeout: Option<Duration>,
+    /// The socket's read timeout once connected (`None`: reads wait as long as it
+    /// takes; a timed-out read is simply made again).
+    pub read_timeout: Option<Duration>,
+    /// The socket's write timeout once connected: a server that stops reading cannot
+    /// hold a send forever (a timed-out send is made again to go on).
+    pub write_timeout: Option<Duration>,
+    /// Subprotocols to offer, most preferred first.
+    pub protocols: &'a [&'a str],
+    /// Further request headers: `Authorization`, `Origin`, `Cookie`...
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Options<'a> {
+    /// 10 s to connect, 10 s for the handshake, 30 s for a write; reads unbounded; no
+    /// subprotocol and no extra header.
+    pub const fn new() -> Self {
+        Options {
+            connect_timeout: Some(Duration::from_secs(10)),
+            handshake_timeout: Some(Duration::from_secs(10)),
+            read_timeout: None,
+            write_timeout: Some(Duration::from_secs(30)),
+            protocols: &[],
+            headers: &[],
+        }
+    }
+
+    /// Sets [`Options::connect_timeout`].
+    #[must_use]
+    pub const fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::handshake_timeout`].
+    #[must_use]
+    pub const fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::read_timeout`].
+    #[must_use]
+    pub const fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::write_timeout`].
+    #[must_use]
+    pub const fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Options::protocols`].
+    #[must_use]
+    pub const fn protocols(mut self, protocols: &'a [&'a str]) -> Self {
+        self.protocols = protocols;
+        self
+    }
+
+    /// Sets [`Options::headers`].
+    #[must_use]
+    pub const fn headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// Connects to a `ws://` URL, offering `protocols`, with [`Options::new`]'s timeouts;
+/// returns the connection and the index of the subprotocol the server chose. Masking
+/// keys come from [`OsMask`].
 pub fn connect<'b>(
     url: &str,
     rx: &'b mut [u8],
     tx: &'b mut [u8],
     protocols: &[&str],
 ) -> Result<Connected<'b, TcpTransport, OsMask>, Error<io::Error>> {
+    connect_with(url, &Options::new().protocols(protocols), rx, tx)
+}
+
+/// Connects to a `ws://` URL as `options` say; returns the connection and the index of
+/// the subprotocol the server chose. A step that takes longer than its timeout fails
+/// with [`Error::Io`] of kind [`io::ErrorKind::TimedOut`].
+pub fn connect_with<'b>(
+    url: &str,
+    options: &Options<'_>,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+) -> Result<Connected<'b, TcpTransport, OsMask>, Error<io::Error>> {
+    open(url, options, rx, tx)?.finish()
+}
+
+/// [`connect_with`], stopping once the server has accepted: the returned handshake shows
+/// the server's response ([`Connecting::response`]: its headers, a `Set-Cookie`, say)
+/// before [`Connecting::finish`] gives the connection.
+pub fn open<'b, 'p>(
+    url: &'p str,
+    options: &Options<'p>,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+) -> Result<Connecting<'b, 'p, TcpTransport, OsMask>, Error<io::Error>> {
     let url = Url::parse(url).map_err(Error::Url)?;
-    let stream = TcpStream::connect((url.host, url.port)).map_err(Error::Io)?;
+    let stream = tcp_connect(url.host, url.port, options.connect_timeout).map_err(Error::Io)?;
     stream.set_nodelay(true).map_err(Error::Io)?;
-    let request = ClientRequest::for_url(&url).protocols(protocols);
-    let transport = FromStd::new(DeadlineStream::new(stream));
-    blocking::connect(transport, rx, tx, &request, OsMask::new())
+    let mut conn = DeadlineStream::new(stream);
+    conn.set_deadline(
+        options
+            .handshake_timeout
+            .and_then(|t| Instant::now().checked_add(t)),
+    );
+    let request = ClientRequest::for_url(&url)
+        .protocols(options.protocols)
+        .headers(options.headers);
+    let mut connecting = Connecting::new(FromStd::new(conn), rx, tx, &request, OsMask::new())?;
+    connecting.handshake()?;
+    let conn = connecting.get_mut().inner_mut();
+    conn.set_deadline(None);
+    let stream = conn.stream();
+    stream
+        .set_read_timeout(options.read_timeout)
+        .map_err(Error::Io)?;
+    stream
+        .set_write_timeout(options.write_timeout)
+        .map_err(Error::Io)?;
+    Ok(connecting)
+}
+
+/// A TCP connection to `host:port`, trying each address it resolves to in turn.
+fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "host resolves to no address");
+    for addr in (host, port).to_socket_addrs()? {
+        let attempt = match timeout {
+            Some(t) => TcpStream::connect_timeout(&addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = timed_out(e),
+        }
+    }
+    Err(last)
 }
 
 /// Ends a TCP connection gracefully once its WebSocket is done (closed or failed):

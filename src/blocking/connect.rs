@@ -3,7 +3,7 @@
 use embedded_io::{Read, Write};
 
 use super::WebSocket;
-use crate::handshake::client::{ClientRequest, Handshake, Step};
+use crate::handshake::client::{ClientRequest, Handshake, Response, Step};
 use crate::proto::{MaskSource, MIN_BUFFER};
 use crate::Error;
 
@@ -103,6 +103,12 @@ impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
         let leftover = self.hs.leftover();
         let ws = WebSocket::from_upgraded(self.io, self.rx, leftover, self.tx, 0, self.masks)?;
         Ok((ws, protocol))
+    }
+
+    /// The server's response, once [`Connecting::handshake`] has returned: its headers
+    /// (a `Set-Cookie`, say) are here until [`Connecting::finish`].
+    pub fn response(&self) -> Option<Response<'_>> {
+        self.hs.response(self.rx)
     }
 
     /// The transport, mutably (to change its timeouts, say).

@@ -423,6 +423,37 @@ impl ResponseParser {
     }
 }
 
+/// The server's response that accepted the upgrade, as a view over the receive buffer
+/// (see `Connecting::response` in either driver).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Response<'a> {
+    head: &'a [u8],
+    protocol: Option<usize>,
+}
+
+impl<'a> Response<'a> {
+    /// The status: 101, since the server accepted.
+    pub const fn status(&self) -> u16 {
+        101
+    }
+
+    /// Every header as `(name, value)`, value trimmed, in the order sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        http::headers(self.head)
+    }
+
+    /// The value of the first header named `name` (compared without case), if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        http::header(self.head, name)
+    }
+
+    /// The index, in the offered list, of the subprotocol the server chose.
+    pub const fn protocol(&self) -> Option<usize> {
+        self.protocol
+    }
+}
+
 /// What a driver of a client [`Handshake`] does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -513,6 +544,17 @@ impl Handshake {
     /// The transport ended: unless the response is complete, [`ClientError::Truncated`].
     pub fn received_eof(&mut self) {
         self.ended = true;
+    }
+
+    /// The response, once the server has accepted.
+    pub fn response<'a>(&self, rx: &'a [u8]) -> Option<Response<'a>> {
+        match self.outcome {
+            Some(Ok(accepted)) => Some(Response {
+                head: rx.get(..accepted.head_len)?,
+                protocol: accepted.protocol,
+            }),
+            _ => None,
+        }
     }
 
     /// Bytes of the receive buffer that came after the response's head.

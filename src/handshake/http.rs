@@ -124,6 +124,19 @@ pub(crate) fn header_lines(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> 
         .filter_map(split_header)
 }
 
+/// The header lines of a complete head whose names are UTF-8 (they are tokens, so
+/// all are), as `(name, value)`.
+pub(crate) fn headers(head: &[u8]) -> impl Iterator<Item = (&str, &[u8])> {
+    header_lines(head).filter_map(|(n, v)| core::str::from_utf8(n).ok().map(|n| (n, v)))
+}
+
+/// The value of the first header named `name` (compared without case), if it is UTF-8.
+pub(crate) fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a str> {
+    headers(head)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| core::str::from_utf8(v).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

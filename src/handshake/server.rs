@@ -333,15 +333,12 @@ impl<'a> Request<'a> {
 
     /// Every header as `(name, value)`, value trimmed, in the order sent.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
-        http::header_lines(self.head)
-            .filter_map(|(n, v)| core::str::from_utf8(n).ok().map(|n| (n, v)))
+        http::headers(self.head)
     }
 
     /// The value of the first header named `name` (compared without case), if it is UTF-8.
     pub fn header(&self, name: &str) -> Option<&'a str> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| core::str::from_utf8(v).ok())
+        http::header(self.head, name)
     }
 
     /// The `Origin` header, which a browser always sends: check it to refuse other sites.

@@ -2,6 +2,7 @@
 
 use super::*;
 use std::prelude::rust_2021::*;
+use std::string::ToString;
 
 const NONCE: [u8; 16] = *b"the sample nonce";
 
@@ -28,19 +29,43 @@ fn urls() {
     );
     let u = Url::parse("ws://[::1]:8080/").unwrap();
     assert_eq!((u.host, u.port), ("::1", 8080));
-    for bad in [
-        "wss://h/",
-        "http://h/",
-        "ws:///x",
-        "ws://h:99999/",
-        "ws://h:x/",
-        "ws://u@h/",
-        "ws://h/#f",
-        "ws://h/a b",
-        "h:80",
+    for (bad, why) in [
+        ("wss://h/", UrlError::Tls),
+        ("WSS://h/", UrlError::Tls),
+        ("http://h/", UrlError::Scheme),
+        ("h:80", UrlError::Scheme),
+        ("ws:///x", UrlError::Host),
+        ("ws://u@h/", UrlError::Host),
+        ("ws://[::1]x:9001/", UrlError::Host),
+        ("ws://[]/", UrlError::Host),
+        ("ws://h:99999/", UrlError::Port),
+        ("ws://h:x/", UrlError::Port),
+        ("ws://h:+80/", UrlError::Port),
+        ("ws://h:80:90/", UrlError::Port),
+        ("ws://h:/", UrlError::Port),
+        ("ws://h/#f", UrlError::Path),
+        ("ws://h#f", UrlError::Path),
+        ("ws://h/a b", UrlError::Path),
+        ("ws://h/caf\u{e9}", UrlError::Path),
+        ("ws://h/\x01", UrlError::Path),
     ] {
-        assert!(Url::parse(bad).is_err(), "{bad}");
+        assert_eq!(Url::parse(bad), Err(why), "{bad}");
     }
+    // The error for wss:// says what to do.
+    let tls = UrlError::Tls.to_string();
+    assert!(tls.contains("TLS") && tls.contains("transport"), "{tls}");
+}
+
+#[test]
+fn a_query_without_a_path_asks_for_the_root() {
+    // RFC 6455 section 3: the resource name is "/" when the path is empty, then the query.
+    let u = Url::parse("ws://h?x=1").unwrap();
+    assert_eq!((u.authority, u.path), ("h", "?x=1"));
+    let mut buf = [0u8; 256];
+    let (n, _) = ClientRequest::for_url(&u).write(&mut buf, NONCE).unwrap();
+    assert!(buf[..n].starts_with(b"GET /?x=1 HTTP/1.1\r\nHost: h\r\n"));
+    let u = Url::parse("ws://h:8080?x=1").unwrap();
+    assert_eq!((u.host, u.port, u.path), ("h", 8080, "?x=1"));
 }
 
 #[test]
