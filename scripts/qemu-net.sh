@@ -188,7 +188,7 @@ run_test() {
     local status=0 page
     page=$(curl -sS -i --max-time 10 "http://127.0.0.1:$port/") || status=$?
     if [ "$status" -eq 0 ] && grep -q '^HTTP/1.1 200 OK' <<<"$page" &&
-        grep -q '<p>ws13 network bring-up' <<<"$page"; then
+        grep -q 'id="send"' <<<"$page"; then
         echo "ok   curl GET / answers 200 with the page"
         curl_ok=1
     else
@@ -233,7 +233,7 @@ def get():
             if not chunk:
                 break
             data += chunk
-    return data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"</p>\n")
+    return data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"</html>\n")
 
 def client(i):
     end = time.monotonic() + seconds
