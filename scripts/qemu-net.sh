@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# The network firmware (qemu/net) on an emulated LM3S6965 with an Ethernet NIC on QEMU's
-# user network (guest 10.0.2.15, port 80 forwarded from the host). From any directory:
+# The ws13 echo server firmware (qemu/net) on an emulated LM3S6965 with an Ethernet NIC on
+# QEMU's user network (guest 10.0.2.15, port 80 forwarded from the host). From any directory:
 #
 #   scripts/qemu-net.sh serve [127.0.0.1:PORT]   boot it, print "listening on http://127.0.0.1:PORT/"
-#                                                once it answers, stay until killed (default 8080)
+#                                                once it answers, stay until killed (default 8080);
+#                                                open that address in a browser for the echo page
 #   scripts/qemu-net.sh test                     boot it on a free port and check it with curl and
-#                                                python: a GET answers 200 with the page, 4
-#                                                connections at once are all served, a request
-#                                                sent in pieces is served; exits 0 or 1
-#   scripts/qemu-net.sh measure                  sizes (.text/.data/.bss), RAM of the network
-#                                                stack, stack high-water mark, requests per second
+#                                                python: the page, 4 connections at once, a request
+#                                                in pieces, WebSockets up to capacity and one more
+#                                                refused without harm to the others; exits 0 or 1
+#   scripts/qemu-net.sh measure                  sizes (.text/.data/.bss), RAM, stack high-water
+#                                                mark, requests/s, WebSocket messages/s and MB/s
 #
 # Installs what is missing first (scripts/qemu-setup.sh), builds the release profile.
 # QEMU_NET_PCAP=FILE also records every frame on the NIC into FILE (pcap).
+# QEMU_NET_LOG=FILE keeps the firmware's output (one line per connection) in FILE.
 # QEMU's "Timer with period zero, disabling" on stderr is harmless.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,7 +36,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -51,7 +53,7 @@ free_port() {
 }
 
 # boot ADDR PORT [QEMU ARGS...]: starts QEMU in the background (QEMU_PID), output in $LOG.
-LOG=$WORKDIR/qemu.log
+LOG=${QEMU_NET_LOG:-$WORKDIR/qemu.log}
 boot() {
     local addr=$1 port=$2
     shift 2
@@ -107,7 +109,7 @@ serve() {
 # The checks of `test`, in python: one line each, then "N passed, N failed".
 CHECKS=$(
     cat <<'PY'
-import socket, sys, threading, time
+import base64, hashlib, os, socket, struct, sys, threading, time
 
 host, port = sys.argv[1], int(sys.argv[2])
 REQUEST = b"GET / HTTP/1.1\r\nHost: device.local\r\n\r\n"
@@ -173,10 +175,102 @@ with socket.create_connection((host, port), timeout=10) as s:
     answer = read_all(s)
 check("a request sent in pieces", is_page(answer), repr(answer[:60]))
 
+# WebSockets, by hand over plain sockets (no package needed).
+def ws_open():
+    s = socket.create_connection((host, port), timeout=10)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /any/path HTTP/1.1\r\nHost: device.local\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = s.recv(1)
+        if not byte:
+            raise OSError("closed during the handshake: %r" % head)
+        head += byte
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    if not head.startswith(b"HTTP/1.1 101") or accept not in head:
+        raise OSError("bad upgrade answer: %r" % head)
+    return s
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise OSError("closed after %d of %d bytes" % (len(data), n))
+        data += chunk
+    return data
+
+def ws_send(s, opcode, data):
+    key = os.urandom(4)
+    n = len(data)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    s.sendall(head + key + bytes(b ^ key[i % 4] for i, b in enumerate(data)))
+
+def ws_recv(s):
+    b0, b1 = recv_exact(s, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", recv_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", recv_exact(s, 8))[0]
+    return b0 & 0x0F, recv_exact(s, n)
+
+def ws_echoes(s, data):
+    ws_send(s, 2, data)
+    return ws_recv(s) == (2, data)
+
+def ws_close(s):
+    ws_send(s, 8, b"\x03\xe8")
+    answer = ws_recv(s)
+    ended = s.recv(1) == b""
+    s.close()
+    return answer == (8, b"\x03\xe8") and ended
+
+# As many WebSockets as the firmware has connections, all open at once; one more connection
+# is refused (closed or reset without an answer) and the others go on; once one closes, a
+# new one is served.
+capacity = int(sys.argv[3])
+try:
+    socks = [ws_open() for _ in range(capacity)]
+    time.sleep(0.2)
+    all_echo = all(ws_echoes(s, os.urandom(3000)) for s in socks)
+    check("%d WebSockets open at once, each echoes" % capacity, all_echo)
+    extra = socket.create_connection((host, port), timeout=10)
+    extra.settimeout(5)
+    try:
+        extra.sendall(REQUEST)
+        refused = extra.recv(100)
+    except ConnectionResetError:
+        refused = b""
+    extra.close()
+    check("connection %d is refused cleanly (closed, no answer)" % (capacity + 1), refused == b"", repr(refused[:40]))
+    check("the %d open WebSockets still echo" % capacity, all(ws_echoes(s, b"still here") for s in socks))
+    check("a WebSocket closes cleanly (close echoed, then TCP closed)", ws_close(socks.pop()))
+    time.sleep(0.2)
+    late = ws_open()
+    check("a new WebSocket is served once one has closed", ws_echoes(late, os.urandom(70000)))
+    socks.append(late)
+    check("all close cleanly", all(ws_close(s) for s in socks))
+except OSError as e:
+    check("WebSockets up to capacity", False, repr(e))
+
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
 PY
 )
+
+# The firmware's connection count, from its "net: up" line.
+capacity() {
+    sed -n 's/^net: up.* with \([0-9]*\) sockets$/\1/p' "$LOG" | head -n 1
+}
 
 run_test() {
     build
@@ -196,7 +290,7 @@ run_test() {
         curl_ok=0
     fi
     status=0
-    python3 -c "$CHECKS" 127.0.0.1 "$port" >"$WORKDIR/checks" || status=$?
+    python3 -c "$CHECKS" 127.0.0.1 "$port" "$(capacity)" >"$WORKDIR/checks" || status=$?
     # Fold curl's check into python's tally line.
     local tally passed failed
     tally=$(tail -n1 "$WORKDIR/checks")
