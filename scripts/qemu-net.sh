@@ -106,6 +106,80 @@ serve() {
     exit "$status"
 }
 
+# WebSockets by hand over plain sockets, for `test` and `measure` (no package needed).
+# ws_open() takes the host and port from globals.
+WS_HELPERS=$(
+    cat <<'PY'
+import base64, hashlib, os, socket, struct
+
+def ws_open():
+    s = socket.create_connection((host, port), timeout=10)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /any/path HTTP/1.1\r\nHost: device.local\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = s.recv(1)
+        if not byte:
+            raise OSError("closed during the handshake: %r" % head)
+        head += byte
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    if not head.startswith(b"HTTP/1.1 101") or accept not in head:
+        raise OSError("bad upgrade answer: %r" % head)
+    return s
+
+def recv_exact(s, n):
+    data = bytearray()
+    while len(data) < n:
+        chunk = s.recv(min(n - len(data), 1 << 20))
+        if not chunk:
+            raise OSError("closed after %d of %d bytes" % (len(data), n))
+        data += chunk
+    return bytes(data)
+
+def ws_send(s, opcode, data):
+    s.sendall(ws_frame(opcode, data))
+
+def ws_recv(s):
+    b0, b1 = recv_exact(s, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", recv_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", recv_exact(s, 8))[0]
+    return b0 & 0x0F, recv_exact(s, n)
+
+def ws_echoes(s, data):
+    ws_send(s, 2, data)
+    return ws_recv(s) == (2, data)
+
+def ws_close(s):
+    ws_send(s, 8, b"\x03\xe8")
+    answer = ws_recv(s)
+    ended = s.recv(1) == b""
+    s.close()
+    return answer == (8, b"\x03\xe8") and ended
+
+def ws_frame(opcode, data, key=None):
+    """A masked client frame (a zero key, for benchmarks, leaves the payload as it is)."""
+    key = os.urandom(4) if key is None else key
+    n = len(data)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    if key == bytes(4):
+        return head + key + data
+    mask = (key * (n // 4 + 1))[:n]
+    body = (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(n, "big") if n else b""
+    return head + key + body
+PY
+)
+
 # The checks of `test`, in python: one line each, then "N passed, N failed".
 CHECKS=$(
     cat <<'PY'
@@ -175,65 +249,6 @@ with socket.create_connection((host, port), timeout=10) as s:
     answer = read_all(s)
 check("a request sent in pieces", is_page(answer), repr(answer[:60]))
 
-# WebSockets, by hand over plain sockets (no package needed).
-def ws_open():
-    s = socket.create_connection((host, port), timeout=10)
-    key = base64.b64encode(os.urandom(16))
-    s.sendall(b"GET /any/path HTTP/1.1\r\nHost: device.local\r\nUpgrade: websocket\r\n"
-              b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
-              b"Sec-WebSocket-Version: 13\r\n\r\n")
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        byte = s.recv(1)
-        if not byte:
-            raise OSError("closed during the handshake: %r" % head)
-        head += byte
-    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    if not head.startswith(b"HTTP/1.1 101") or accept not in head:
-        raise OSError("bad upgrade answer: %r" % head)
-    return s
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise OSError("closed after %d of %d bytes" % (len(data), n))
-        data += chunk
-    return data
-
-def ws_send(s, opcode, data):
-    key = os.urandom(4)
-    n = len(data)
-    head = bytes([0x80 | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    s.sendall(head + key + bytes(b ^ key[i % 4] for i, b in enumerate(data)))
-
-def ws_recv(s):
-    b0, b1 = recv_exact(s, 2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", recv_exact(s, 2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", recv_exact(s, 8))[0]
-    return b0 & 0x0F, recv_exact(s, n)
-
-def ws_echoes(s, data):
-    ws_send(s, 2, data)
-    return ws_recv(s) == (2, data)
-
-def ws_close(s):
-    ws_send(s, 8, b"\x03\xe8")
-    answer = ws_recv(s)
-    ended = s.recv(1) == b""
-    s.close()
-    return answer == (8, b"\x03\xe8") and ended
-
 # As many WebSockets as the firmware has connections, all open at once; one more connection
 # is refused (closed or reset without an answer) and the others go on; once one closes, a
 # new one is served.
@@ -290,7 +305,8 @@ run_test() {
         curl_ok=0
     fi
     status=0
-    python3 -c "$CHECKS" 127.0.0.1 "$port" "$(capacity)" >"$WORKDIR/checks" || status=$?
+    python3 -c "$WS_HELPERS
+$CHECKS" 127.0.0.1 "$port" "$(capacity)" >"$WORKDIR/checks" || status=$?
     # Fold curl's check into python's tally line.
     local tally passed failed
     tally=$(tail -n1 "$WORKDIR/checks")
@@ -357,6 +373,71 @@ print("%d client(s), %.0f s: %d served, %d failed, %.0f requests/s, latency medi
 PY
 )
 
+# WebSocket echo rates (python with raw sockets; a zero masking key so that the client spends
+# nothing on masking, the firmware unmasks as always): round trips of small messages one at a
+# time, small messages streamed (all sent, then all read back), large binary messages streamed
+# on 1 connection and on 4 at once. Payload rate counts each payload byte once (it also goes
+# back the other way).
+WSBENCH=$(
+    cat <<'PY'
+import sys, threading, time
+
+host, port = sys.argv[1], int(sys.argv[2])
+ZERO = bytes(4)
+
+def rtt(seconds, size):
+    s = ws_open()
+    frame, data = ws_frame(2, b"x" * size, ZERO), b"x" * size
+    n, start = 0, time.monotonic()
+    while time.monotonic() - start < seconds:
+        s.sendall(frame)
+        assert ws_recv(s) == (2, data)
+        n += 1
+    elapsed = time.monotonic() - start
+    ws_close(s)
+    return n / elapsed
+
+def stream(conns, count, size):
+    frame = ws_frame(2, bytes(range(256)) * (size // 256) + bytes(size % 256), ZERO)
+    socks = [ws_open() for _ in range(conns)]
+    errors = []
+    def send(s):
+        try:
+            for _ in range(count):
+                s.sendall(frame)
+        except OSError as e:
+            errors.append(e)
+    def read(s):
+        got = 0
+        try:
+            while got < count * size:
+                opcode, payload = ws_recv(s)
+                got += len(payload)
+        except OSError as e:
+            errors.append(e)
+    start = time.monotonic()
+    threads = [threading.Thread(target=f, args=(s,)) for s in socks for f in (send, read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    for s in socks:
+        ws_close(s)
+    if errors:
+        raise errors[0]
+    return conns * count / elapsed, conns * count * size / elapsed / 1e6
+
+print("round trips, 1 connection, one 16-byte message at a time: %.0f messages/s" % rtt(5, 16))
+for size, count in ((16, 20000), (1024, 5000)):
+    rate, mb = stream(1, count, size)
+    print("streamed, 1 connection, %d x %d bytes: %.0f messages/s, %.2f MB/s" % (count, size, rate, mb))
+for conns, size, count in ((1, 1 << 20, 16), (1, 16 << 20, 1), (4, 1 << 20, 8)):
+    rate, mb = stream(conns, count, size)
+    print("streamed, %d connection(s), %d x %d KiB each: %.2f MB/s" % (conns, count, size >> 10, mb))
+PY
+)
+
 # Lowest non-zero word between the end of .bss and the top of RAM, from a copy of RAM that
 # QEMU writes (QMP's pmemsave): QEMU starts with RAM zeroed and nothing but the stack writes
 # there (no heap), so this is the stack's high-water mark (a word that was written with 0
@@ -417,6 +498,10 @@ measure() {
     echo "== requests per second (python clients, a new connection per GET, QEMU TCG on $(nproc) host cores)"
     python3 -c "$RPS" 127.0.0.1 "$port" 10 1
     python3 -c "$RPS" 127.0.0.1 "$port" 10 4
+    echo
+    echo "== WebSocket echo (python with raw sockets through the forwarded port)"
+    python3 -c "$WS_HELPERS
+$WSBENCH" 127.0.0.1 "$port"
     echo
     echo "== stack after the runs above"
     python3 -c "$STACK" "$WORKDIR/qmp.sock" "$sheap" "$WORKDIR/ram.bin"
