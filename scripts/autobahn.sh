@@ -10,15 +10,17 @@
 # one of the programs fails, dies early or times out. INFORMATIONAL results are accepted (the
 # suite only reports them for cases it does not judge) but are listed.
 #
-# With AUTOBAHN_TARGET=firmware the server role tests the ws13 firmware in qemu/net instead of
-# echo_server: scripts/qemu-net.sh serve builds it and boots it under QEMU with its port 80
-# forwarded to AUTOBAHN_SERVER_PORT; the suite reaches it through QEMU's user network. Reports
-# go to target/autobahn/firmware/, the summary line reads "firmware server: ...".
+# With AUTOBAHN_TARGET=firmware both roles test the ws13 firmware in qemu/net under QEMU: for
+# the server role, scripts/qemu-net.sh serve builds the server firmware and boots it with its
+# port 80 forwarded to AUTOBAHN_SERVER_PORT; for the client role, scripts/qemu-net.sh client
+# builds the client firmware, which connects out through QEMU's user network to the fuzzing
+# server (10.0.2.2 from the guest is the host's 127.0.0.1). Reports go to
+# target/autobahn/firmware/, the summary lines read "firmware server: ..." and
+# "firmware client: ...".
 #
 # Environment:
 #   AUTOBAHN_TARGET        echo_server (default) or firmware
-#   AUTOBAHN_ROLES         roles to run, space-separated (default "server client"; for the
-#                          firmware, "server")
+#   AUTOBAHN_ROLES         roles to run, space-separated (default "server client")
 #   AUTOBAHN_CASES         comma-separated case patterns, e.g. "1.*,2.*" (default "*");
 #                          12.* and 13.* (permessage-deflate) are always excluded
 #   AUTOBAHN_SERVER_PORT   port for echo_server (default 9001)
@@ -51,7 +53,7 @@ echo_server)
     ;;
 firmware)
     OUT="$ROOT/target/autobahn/firmware"
-    ROLES="${AUTOBAHN_ROLES:-server}"
+    ROLES="${AUTOBAHN_ROLES:-server client}"
     LABEL="firmware "
     ;;
 *) printf '[autobahn] ERROR: AUTOBAHN_TARGET must be echo_server or firmware, not %s\n' "$TARGET" >&2; exit 2 ;;
@@ -443,12 +445,18 @@ run_client_role() {
         return
     fi
 
-    log "client role: running $CLIENT ws://$HOST:$CLIENT_PORT $AGENT (log: $dir/autobahn_client.log)"
-    start_bg "$ROLE_TIMEOUT" "$dir/autobahn_client.log" "$CLIENT" "ws://$HOST:$CLIENT_PORT" "$AGENT"
+    if [ "$TARGET" = firmware ]; then
+        log "client role: building and booting the client firmware: scripts/qemu-net.sh client $CLIENT_PORT (log: $dir/autobahn_client.log)"
+        start_bg $((ROLE_TIMEOUT + FIRMWARE_STARTUP_TIMEOUT)) "$dir/autobahn_client.log" \
+            bash "$ROOT/scripts/qemu-net.sh" client "$CLIENT_PORT"
+    else
+        log "client role: running $CLIENT ws://$HOST:$CLIENT_PORT $AGENT (log: $dir/autobahn_client.log)"
+        start_bg "$ROLE_TIMEOUT" "$dir/autobahn_client.log" "$CLIENT" "ws://$HOST:$CLIENT_PORT" "$AGENT"
+    fi
     client_pid=$BG_PID
     wait_bg "$client_pid"
     if [ "$BG_STATUS" -ne 0 ]; then
-        fail "client role: autobahn_client $(describe_status "$BG_STATUS")"
+        fail "client role: ${LABEL}autobahn_client $(describe_status "$BG_STATUS")"
         show_log_tail "$dir/autobahn_client.log"
     fi
 
@@ -460,7 +468,7 @@ run_client_role() {
         show_log_tail "$dir/wstest.log"
     fi
     log "client role took $(fmt_elapsed $((SECONDS - start)))"
-    summarize client "$dir" || fail "client role: not fully conformant (see above)"
+    summarize "${LABEL}client" "$dir" || fail "client role: not fully conformant (see above)"
 }
 
 for role in $ROLES; do

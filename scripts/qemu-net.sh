@@ -11,6 +11,10 @@
 #                                                refused without harm to the others; exits 0 or 1
 #   scripts/qemu-net.sh measure                  sizes (.text/.data/.bss), RAM, stack high-water
 #                                                mark, requests/s, WebSocket messages/s and MB/s
+#   scripts/qemu-net.sh client PORT              the Autobahn|Testsuite client firmware: connects
+#                                                to a fuzzing server on the host's 127.0.0.1:PORT
+#                                                (10.0.2.2 from the guest), runs every case, exits
+#                                                with QEMU's status (0: reports written)
 #
 # Installs what is missing first (scripts/qemu-setup.sh), builds the release profile.
 # QEMU_NET_PCAP=FILE also records every frame on the NIC into FILE (pcap).
@@ -36,7 +40,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -507,8 +511,27 @@ $WSBENCH" 127.0.0.1 "$port"
     python3 -c "$STACK" "$WORKDIR/qmp.sock" "$sheap" "$WORKDIR/ram.bin"
 }
 
+# client PORT: the Autobahn client firmware, built for the fuzzing server's port, in the
+# foreground; its output on stdout.
+client() {
+    local port=${1:-}
+    [[ "$port" =~ ^[0-9]+$ ]] || usage
+    "$ROOT/scripts/qemu-setup.sh" >&2
+    echo "qemu-net: cargo build --release --bin autobahn_client (qemu/net, WS13_AUTOBAHN_PORT=$port)" >&2
+    (cd "$CRATE" && WS13_AUTOBAHN_PORT=$port cargo build --release --quiet --target thumbv7m-none-eabi --bin autobahn_client) >&2
+    local status=0
+    qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -nographic \
+        -semihosting-config enable=on,target=native \
+        -nic user,id=net0 -kernel "$CRATE/target/thumbv7m-none-eabi/release/autobahn_client" </dev/null &
+    QEMU_PID=$!
+    wait "$QEMU_PID" || status=$?
+    QEMU_PID=
+    exit "$status"
+}
+
 case "${1:-}" in
 serve) serve "${2:-}" ;;
+client) client "${2:-}" ;;
 test) run_test ;;
 measure) measure ;;
 *) usage ;;

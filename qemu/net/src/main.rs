@@ -21,11 +21,10 @@ use panic_semihosting as _;
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
-use smoltcp::wire::Ipv4Address;
 
 use ws13_net_firmware::clock;
 use ws13_net_firmware::enet::{Enet, Frames};
-use ws13_net_firmware::net::{Ipv4Setup, Net, NetError, SocketIo, DEFAULT_TIMEOUT};
+use ws13_net_firmware::net::{Ipv4Setup, Net, NetError, SocketIo, DEFAULT_TIMEOUT, QEMU_USER_NET};
 
 use server::{Buffers, Conn};
 
@@ -35,14 +34,8 @@ const CONNECTIONS: usize = 6;
 const SOCKET_RX: usize = 2048;
 const SOCKET_TX: usize = 2048;
 
-/// QEMU's user network: the guest is 10.0.2.15/24, the host (and gateway) 10.0.2.2. The MAC
-/// address is locally administered (bit 1 of the first octet) and unicast.
-const SETUP: Ipv4Setup = Ipv4Setup {
-    mac: [0x02, 0x00, 0x00, 0x57, 0x53, 0x13],
-    address: Ipv4Address::new(10, 0, 2, 15),
-    prefix_len: 24,
-    gateway: Ipv4Address::new(10, 0, 2, 2),
-};
+/// QEMU's user network.
+const SETUP: Ipv4Setup = QEMU_USER_NET;
 
 #[entry]
 fn main() -> ! {

@@ -30,7 +30,7 @@ use smoltcp::iface::{
 };
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address};
 
 use crate::clock;
 use crate::enet::Enet;
@@ -46,6 +46,15 @@ pub struct Ipv4Setup {
     pub prefix_len: u8,
     pub gateway: Ipv4Address,
 }
+
+/// QEMU's user network: the guest is 10.0.2.15/24, the host (and gateway) 10.0.2.2. The MAC
+/// address is locally administered (bit 1 of the first octet) and unicast.
+pub const QEMU_USER_NET: Ipv4Setup = Ipv4Setup {
+    mac: [0x02, 0x00, 0x00, 0x57, 0x53, 0x13],
+    address: Ipv4Address::new(10, 0, 2, 15),
+    prefix_len: 24,
+    gateway: Ipv4Address::new(10, 0, 2, 2),
+};
 
 /// Most sockets a [`Net`] keeps listening (see [`Net::listen_tcp`]).
 pub const MAX_LISTENERS: usize = 8;
@@ -126,6 +135,19 @@ impl Net {
         *slot = Some(Listener { handle, port });
         self.rearm(clock::now());
         handle
+    }
+
+    /// Opens a connection from the socket behind `handle` (closed, or in TIME-WAIT: a
+    /// client may start its next connection at once) to `remote`, from `local_port`.
+    pub fn connect(
+        &mut self,
+        handle: SocketHandle,
+        remote: IpEndpoint,
+        local_port: u16,
+    ) -> Result<(), tcp::ConnectError> {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        socket.set_nagle_enabled(false);
+        socket.connect(self.iface.context(), remote, local_port)
     }
 
     /// Takes a socket out of the set, freeing its slot (and its listener entry).
