@@ -52,7 +52,7 @@ bash scripts/firmware-size.sh
 stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 
-stage "firmware on a network stack (qemu/net: ws13 + smoltcp on an emulated LM3S6965): HTTP and WebSocket checks, Chromium/Python/Node against it, Autobahn server role, strict"
+stage "firmware on a network stack (qemu/net: ws13 + smoltcp on an emulated LM3S6965): HTTP and WebSocket checks, Chromium/Python/Node against it, Autobahn cases 1-10 in both roles, strict"
 bash scripts/qemu-net.sh test 2>&1 | tee -a "$LOG"
 INTEROP_TARGET=firmware bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 AUTOBAHN_TARGET=firmware bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
