@@ -412,6 +412,46 @@ def _():
         a.close()
 
 
+@test("client: a peer that stops reading holds up only its own connection, then gets every echo")
+def _():
+    n = 1 << 20
+    data = payload(n, 78)
+    key = os.urandom(4)
+    a = raw_connect()
+    sent = threading.Event()
+    errors = []
+
+    def send_a():
+        try:
+            # One 1 MiB frame, sent while nobody reads the echo: the server's buffers and both
+            # TCP windows fill, and the sending blocks until A reads.
+            a.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", n) + key + masked(data, key))
+            sent.set()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    sender = threading.Thread(target=send_a)
+    sender.start()
+    try:
+        time.sleep(1.0)
+        with ws_connect() as b:
+            for msg in ["B, while A does not read", payload(50000, 9)]:
+                b.send(msg)
+                check(recv(b) == msg, f"B's echo of a {len(msg)}-byte message differs")
+        a.settimeout(60)
+        fin, opcode, length = read_server_frame_header(a)
+        check((fin, opcode, length) == (True, 2, n), f"A's echo frame: fin={fin} opcode={opcode} length={length}")
+        check(read_exact(a, n) == data, "A's 1 MiB echo differs")
+        sender.join(30)
+        check(sent.is_set() and not errors, f"sending A: {errors}")
+        a.sendall(bytes([0x88, 0x82]) + key + masked(b"\x03\xe8", key))
+        fin, opcode, length = read_server_frame_header(a)
+        check((opcode, read_exact(a, length)) == (8, b"\x03\xe8"), f"A's close echo: opcode {opcode}")
+    finally:
+        a.close()
+        sender.join(5)
+
+
 # ----------------------------------------------------------------------------------------------
 # Part 2: websockets server (and a raw one) <- ws13 examples/client
 # ----------------------------------------------------------------------------------------------
