@@ -7,8 +7,9 @@
 #                                                open that address in a browser for the echo page
 #   scripts/qemu-net.sh test                     boot it on a free port and check it with curl and
 #                                                python: the page, 4 connections at once, a request
-#                                                in pieces, WebSockets up to capacity and one more
-#                                                refused without harm to the others; exits 0 or 1
+#                                                in pieces, bad requests and frames refused, WebSockets
+#                                                up to capacity and one more refused without harm to
+#                                                the others; exits 0 or 1
 #   scripts/qemu-net.sh measure                  sizes (.text/.data/.bss), RAM, stack high-water
 #                                                mark, requests/s, WebSocket messages/s and MB/s
 #   scripts/qemu-net.sh client PORT              the Autobahn|Testsuite client firmware: connects
@@ -40,7 +41,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 usage() {
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -142,8 +143,8 @@ def recv_exact(s, n):
         data += chunk
     return bytes(data)
 
-def ws_send(s, opcode, data):
-    s.sendall(ws_frame(opcode, data))
+def ws_send(s, opcode, data, fin=True):
+    s.sendall(ws_frame(opcode, data, fin=fin))
 
 def ws_recv(s):
     b0, b1 = recv_exact(s, 2)
@@ -165,11 +166,11 @@ def ws_close(s):
     s.close()
     return answer == (8, b"\x03\xe8") and ended
 
-def ws_frame(opcode, data, key=None):
+def ws_frame(opcode, data, key=None, fin=True):
     """A masked client frame (a zero key, for benchmarks, leaves the payload as it is)."""
     key = os.urandom(4) if key is None else key
     n = len(data)
-    head = bytes([0x80 | opcode])
+    head = bytes([(0x80 if fin else 0) | opcode])
     if n < 126:
         head += bytes([0x80 | n])
     elif n < 65536:
@@ -252,6 +253,50 @@ with socket.create_connection((host, port), timeout=10) as s:
         time.sleep(0.2)
     answer = read_all(s)
 check("a request sent in pieces", is_page(answer), repr(answer[:60]))
+
+# Bad input is refused as examples/echo_server refuses it (both leave it to ws13).
+def exchange(data):
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(data)
+        return read_all(s)
+
+UPGRADE = ("GET / HTTP/1.1\r\nHost: device.local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+for name, request, status in [
+    ("a malformed request line gets 400", b"GET\r\n\r\n", b"400"),
+    ("an upgrade without a version gets 426", (UPGRADE + "\r\n").encode(), b"426"),
+    ("an upgrade for version 8 gets 426", (UPGRADE + "Sec-WebSocket-Version: 8\r\n\r\n").encode(), b"426"),
+    ("an upgrade by POST gets 405", (UPGRADE.replace("GET", "POST") + "Sec-WebSocket-Version: 13\r\n\r\n").encode(), b"405"),
+]:
+    try:
+        answer = exchange(request)
+    except OSError as e:
+        answer = repr(e).encode()
+    check(name, answer.startswith(b"HTTP/1.1 " + status + b" "), repr(answer[:60]))
+def refused_with(name, frames, expected):
+    """Sends `frames` on a new WebSocket; checks what comes back, then that TCP closes."""
+    s = None
+    try:
+        s = ws_open()
+        for frame in frames:
+            s.sendall(frame)
+        got = [ws_recv(s) for _ in expected]
+        check(name, got == expected and s.recv(1) == b"", repr(got))
+    except OSError as e:
+        check(name, False, repr(e))
+    finally:
+        if s is not None:
+            s.close()
+
+refused_with("an unmasked frame gets close 1002, then TCP closes",
+             [b"\x81\x02hi"], [(8, b"\x03\xea")])
+refused_with("invalid UTF-8 found part-way gets close 1007 after the valid part's echo",
+             [ws_frame(1, b"caf\xc3", fin=False), ws_frame(0, b"\x28")],
+             [(1, b"caf\xc3"), (8, b"\x03\xef")])
+refused_with("a text message ending inside a character gets close 1007",
+             [ws_frame(1, b"caf\xc3")], [(8, b"\x03\xef")])
+# The connections above are over on both sides before the next checks count sockets.
+time.sleep(0.5)
 
 # As many WebSockets as the firmware has connections, all open at once; one more connection
 # is refused (closed or reset without an answer) and the others go on; once one closes, a
