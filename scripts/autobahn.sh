@@ -10,7 +10,17 @@
 # one of the programs fails, dies early or times out. INFORMATIONAL results are accepted (the
 # suite only reports them for cases it does not judge) but are listed.
 #
+# With AUTOBAHN_TARGET=firmware both roles test the ws13 firmware in qemu/net under QEMU: for
+# the server role, scripts/qemu-net.sh serve builds the server firmware and boots it with its
+# port 80 forwarded to AUTOBAHN_SERVER_PORT; for the client role, scripts/qemu-net.sh client
+# builds the client firmware, which connects out through QEMU's user network to the fuzzing
+# server (10.0.2.2 from the guest is the host's 127.0.0.1). Reports go to
+# target/autobahn/firmware/, the summary lines read "firmware server: ..." and
+# "firmware client: ...".
+#
 # Environment:
+#   AUTOBAHN_TARGET        echo_server (default) or firmware
+#   AUTOBAHN_ROLES         roles to run, space-separated (default "server client")
 #   AUTOBAHN_CASES         comma-separated case patterns, e.g. "1.*,2.*" (default "*");
 #                          12.* and 13.* (permessage-deflate) are always excluded
 #   AUTOBAHN_SERVER_PORT   port for echo_server (default 9001)
@@ -37,12 +47,27 @@ KILL_AFTER=10        # seconds between SIGTERM and SIGKILL (timeout -k)
 CASES="${AUTOBAHN_CASES:-*}"
 DRIVER="${AUTOBAHN_DRIVER:-blocking}"
 case "$DRIVER" in
-    blocking) PREFIX=""; FEATURES=""; OUT="$ROOT/target/autobahn" ;;
-    async) PREFIX="async_"; FEATURES="--features async"; OUT="$ROOT/target/autobahn-async" ;;
+    blocking) PREFIX=""; FEATURES="" ;;
+    async) PREFIX="async_"; FEATURES="--features async" ;;
     *) echo "[autobahn] ERROR: AUTOBAHN_DRIVER must be blocking or async" >&2; exit 1 ;;
 esac
 ECHO_SERVER="${AUTOBAHN_ECHO_SERVER:-$ROOT/target/release/examples/${PREFIX}echo_server}"
 CLIENT="${AUTOBAHN_CLIENT:-$ROOT/target/release/examples/${PREFIX}autobahn_client}"
+TARGET="${AUTOBAHN_TARGET:-echo_server}"
+case "$TARGET" in
+echo_server)
+    if [ "$DRIVER" = async ]; then OUT="$ROOT/target/autobahn-async"; LABEL="async "
+    else OUT="$ROOT/target/autobahn"; LABEL=""; fi
+    ROLES="${AUTOBAHN_ROLES:-server client}"
+    ;;
+firmware)
+    OUT="$ROOT/target/autobahn/firmware"
+    ROLES="${AUTOBAHN_ROLES:-server client}"
+    LABEL="firmware "
+    ;;
+*) printf '[autobahn] ERROR: AUTOBAHN_TARGET must be echo_server or firmware, not %s\n' "$TARGET" >&2; exit 2 ;;
+esac
+FIRMWARE_STARTUP_TIMEOUT=900  # seconds for qemu-net.sh to build and boot the firmware
 
 log() { printf '[autobahn] %s\n' "$*"; }
 die() { printf '[autobahn] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -172,13 +197,15 @@ PY2="${interp[0]}"
 if [ "$(basename "$PY2")" = env ]; then PY2="$(command -v "${interp[1]}")"; fi
 [ -x "$PY2" ] || die "cannot find wstest's Python interpreter (from '$shebang')"
 
-if [ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]; then
-    log "building ($DRIVER driver): cargo build --release $FEATURES --example ${PREFIX}echo_server --example ${PREFIX}autobahn_client"
-    # shellcheck disable=SC2086  # FEATURES is empty or one flag and its value
-    cargo build --release $FEATURES --example "${PREFIX}echo_server" --example "${PREFIX}autobahn_client"
+if [ "$TARGET" = echo_server ]; then
+    if [ "${AUTOBAHN_SKIP_BUILD:-0}" != 1 ]; then
+        log "building ($DRIVER driver): cargo build --release $FEATURES --example ${PREFIX}echo_server --example ${PREFIX}autobahn_client"
+        # shellcheck disable=SC2086  # FEATURES is empty or one flag and its value
+        cargo build --release $FEATURES --example "${PREFIX}echo_server" --example "${PREFIX}autobahn_client"
+    fi
+    [ -x "$ECHO_SERVER" ] || die "$ECHO_SERVER not found or not executable"
+    [ -x "$CLIENT" ] || die "$CLIENT not found or not executable"
 fi
-[ -x "$ECHO_SERVER" ] || die "$ECHO_SERVER not found or not executable"
-[ -x "$CLIENT" ] || die "$CLIENT not found or not executable"
 
 mkdir -p "$OUT"
 
@@ -310,6 +337,33 @@ sys.argv[0] = "wstest"
 sys.exit(wstest.run())
 '
 
+SERVER_NAME=echo_server
+[ "$TARGET" = echo_server ] || SERVER_NAME=firmware
+
+# start_firmware DIR : scripts/qemu-net.sh serve on $HOST:$SERVER_PORT in the background (BG_PID),
+# until it says "listening on" (it builds the firmware first). The firmware's lines go to
+# DIR/firmware.log, the script's own to DIR/qemu-net.out.
+start_firmware() {
+    local dir=$1 i
+    log "server role: building and booting the firmware: scripts/qemu-net.sh serve $HOST:$SERVER_PORT (log: $dir/qemu-net.out)"
+    start_bg $((ROLE_TIMEOUT + FIRMWARE_STARTUP_TIMEOUT)) "$dir/qemu-net.out" env QEMU_NET_LOG="$dir/firmware.log" \
+        bash "$ROOT/scripts/qemu-net.sh" serve "$HOST:$SERVER_PORT"
+    for ((i = 0; i < FIRMWARE_STARTUP_TIMEOUT * 10; i++)); do
+        grep -q '^listening on' "$dir/qemu-net.out" && return 0
+        if ! kill -0 "$BG_PID" 2>/dev/null; then
+            stop_bg "$BG_PID"
+            fail "server role: qemu-net.sh serve exited before the firmware answered"
+            show_log_tail "$dir/qemu-net.out"
+            return 1
+        fi
+        sleep 0.1
+    done
+    stop_bg "$BG_PID"
+    fail "server role: the firmware did not answer within ${FIRMWARE_STARTUP_TIMEOUT}s"
+    show_log_tail "$dir/qemu-net.out"
+    return 1
+}
+
 # --- server role: wstest fuzzingclient -> echo_server ------------------------------------
 run_server_role() {
     local dir="$OUT/server" start server_tpid server_pid="" driver_pid
@@ -321,17 +375,23 @@ run_server_role() {
         fail "server role: port $SERVER_PORT is already in use (set AUTOBAHN_SERVER_PORT)"
         return
     fi
-    start=$SECONDS
-    log "server role: starting $ECHO_SERVER $HOST:$SERVER_PORT (log: $dir/echo_server.log)"
-    start_bg $((ROLE_TIMEOUT + 60)) "$dir/echo_server.log" "$ECHO_SERVER" "$HOST:$SERVER_PORT"
-    server_tpid=$BG_PID
-    if ! wait_for_port "$SERVER_PORT" "$server_tpid" echo_server; then
-        stop_bg "$server_tpid"
-        show_log_tail "$dir/echo_server.log"
-        return
+    if [ "$TARGET" = firmware ]; then
+        start_firmware "$dir" || return
+        server_tpid=$BG_PID
+        start=$SECONDS
+    else
+        start=$SECONDS
+        log "server role: starting $ECHO_SERVER $HOST:$SERVER_PORT (log: $dir/echo_server.log)"
+        start_bg $((ROLE_TIMEOUT + 60)) "$dir/echo_server.log" "$ECHO_SERVER" "$HOST:$SERVER_PORT"
+        server_tpid=$BG_PID
+        if ! wait_for_port "$SERVER_PORT" "$server_tpid" echo_server; then
+            stop_bg "$server_tpid"
+            show_log_tail "$dir/echo_server.log"
+            return
+        fi
+        server_pid="$(child_of "$server_tpid")"
     fi
-    server_pid="$(child_of "$server_tpid")"
-    log "server role: echo_server is up (pid ${server_pid:-?}); running wstest -m fuzzingclient (log: $dir/wstest.log)"
+    log "server role: $SERVER_NAME is up (pid ${server_pid:-$server_tpid}); running wstest -m fuzzingclient (log: $dir/wstest.log)"
 
     PEAK_RSS=""
     start_bg "$ROLE_TIMEOUT" "$dir/wstest.log" "$WSTEST" -m fuzzingclient -s "$dir/spec.json"
@@ -342,7 +402,19 @@ run_server_role() {
         show_log_tail "$dir/wstest.log"
     fi
 
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    if [ "$TARGET" = firmware ]; then
+        if kill -0 "$server_tpid" 2>/dev/null; then
+            stop_bg "$server_tpid"
+        else
+            stop_bg "$server_tpid"
+            fail "server role: the firmware (QEMU) exited during the run ($(describe_status "$BG_STATUS"))"
+            show_log_tail "$dir/qemu-net.out"
+        fi
+        if grep -qiE 'panicked|HardFault' "$dir/firmware.log"; then
+            fail "server role: the firmware panicked or faulted: $(grep -iE -m 3 'panicked|HardFault' "$dir/firmware.log")"
+        fi
+        log "firmware: $(grep -cE '^10\.0\.2\.2:' "$dir/firmware.log" || true) connections logged in $dir/firmware.log"
+    elif [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         local v
         v="$(peak_rss_kib "$server_pid")"
         [ -z "$v" ] || PEAK_RSS=$v
@@ -356,9 +428,9 @@ run_server_role() {
         fail "server role: echo_server exited during the run ($(describe_status "$BG_STATUS"))"
         show_log_tail "$dir/echo_server.log"
     fi
-    log "echo_server peak RSS: ${PEAK_RSS:-unknown} KiB"
+    [ "$TARGET" = firmware ] || log "echo_server peak RSS: ${PEAK_RSS:-unknown} KiB"
     log "server role took $(fmt_elapsed $((SECONDS - start)))"
-    summarize server "$dir" || fail "server role: not fully conformant (see above)"
+    summarize "${LABEL}server" "$dir" || fail "server role: not fully conformant (see above)"
 }
 
 # --- client role: autobahn_client -> wstest fuzzingserver --------------------------------
@@ -383,12 +455,18 @@ run_client_role() {
         return
     fi
 
-    log "client role: running $CLIENT ws://$HOST:$CLIENT_PORT $AGENT (log: $dir/autobahn_client.log)"
-    start_bg "$ROLE_TIMEOUT" "$dir/autobahn_client.log" "$CLIENT" "ws://$HOST:$CLIENT_PORT" "$AGENT"
+    if [ "$TARGET" = firmware ]; then
+        log "client role: building and booting the client firmware: scripts/qemu-net.sh client $CLIENT_PORT (log: $dir/autobahn_client.log)"
+        start_bg $((ROLE_TIMEOUT + FIRMWARE_STARTUP_TIMEOUT)) "$dir/autobahn_client.log" \
+            bash "$ROOT/scripts/qemu-net.sh" client "$CLIENT_PORT"
+    else
+        log "client role: running $CLIENT ws://$HOST:$CLIENT_PORT $AGENT (log: $dir/autobahn_client.log)"
+        start_bg "$ROLE_TIMEOUT" "$dir/autobahn_client.log" "$CLIENT" "ws://$HOST:$CLIENT_PORT" "$AGENT"
+    fi
     client_pid=$BG_PID
     wait_bg "$client_pid"
     if [ "$BG_STATUS" -ne 0 ]; then
-        fail "client role: autobahn_client $(describe_status "$BG_STATUS")"
+        fail "client role: ${LABEL}autobahn_client $(describe_status "$BG_STATUS")"
         show_log_tail "$dir/autobahn_client.log"
     fi
 
@@ -400,14 +478,19 @@ run_client_role() {
         show_log_tail "$dir/wstest.log"
     fi
     log "client role took $(fmt_elapsed $((SECONDS - start)))"
-    summarize client "$dir" || fail "client role: not fully conformant (see above)"
+    summarize "${LABEL}client" "$dir" || fail "client role: not fully conformant (see above)"
 }
 
-run_server_role
-run_client_role
+for role in $ROLES; do
+    case "$role" in
+    server) run_server_role ;;
+    client) run_client_role ;;
+    *) die "unknown role: $role" ;;
+    esac
+done
 
 if [ ${#failures[@]} -eq 0 ]; then
-    log "PASS: both roles fully conformant ($n_expected cases each); reports in $OUT/{server,client}/index.html"
+    log "PASS: ${LABEL}roles $ROLES fully conformant ($n_expected cases each); reports in $OUT/<role>/index.html"
     exit 0
 fi
 log "FAILED (${#failures[@]}):"

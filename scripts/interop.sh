@@ -4,7 +4,8 @@
 #            and clicks Send; the page's JavaScript checks text/binary/1 MiB echo, subprotocol
 #            selection, close codes 4000..4999 (wasClean), 5000 messages in order; a screenshot
 #            goes to target/interop/echo_page.png.
-#   python   `websockets` (sync API) as a client of echo_server and as a server for examples/client.
+#   python   `websockets` (sync API) as a client of echo_server and as a server for examples/client;
+#            raw sockets check that a second connection is served while a first is mid-message.
 #   node     `ws` as a client of echo_server and as a server for examples/client.
 # Tests live in tests/interop/; their packages are installed there (node_modules, .venv).
 #
@@ -12,8 +13,14 @@
 # examples, starts echo_server, runs each suite, prints `N passed, N failed` on the last line and
 # exits non-zero on any failure.
 #
+# With INTEROP_TARGET=firmware the same suites run against the ws13 firmware in qemu/net instead
+# (booted under QEMU by scripts/qemu-net.sh serve, its port 80 forwarded to INTEROP_PORT): the
+# browser suite whole, and the client parts of the python and node suites (the firmware is the
+# server; examples/client is not involved). Output goes to target/interop/firmware/.
+#
 # Environment:
-#   INTEROP_PORT           echo_server's port (default: a free one)
+#   INTEROP_TARGET         echo_server (default) or firmware
+#   INTEROP_PORT           the server's port (default: a free one)
 #   INTEROP_SUITES         suites to run, space-separated (default "browser python node")
 #   INTEROP_SKIP_INSTALL=1 don't install anything
 #   INTEROP_SKIP_BUILD=1   don't run cargo build
@@ -23,13 +30,19 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
 DIR="$ROOT/tests/interop"
-OUT="$ROOT/target/interop"
+TARGET="${INTEROP_TARGET:-echo_server}"
+case "$TARGET" in
+echo_server) OUT="$ROOT/target/interop" ;;
+firmware) OUT="$ROOT/target/interop/firmware" ;;
+*) printf '[interop] ERROR: INTEROP_TARGET must be echo_server or firmware, not %s\n' "$TARGET" >&2; exit 2 ;;
+esac
 SUITES="${INTEROP_SUITES:-browser python node}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 VENV="$DIR/.venv"
 SUITE_TIMEOUT=300    # seconds each suite may take
 SERVER_TIMEOUT=1800  # seconds echo_server may live
 STARTUP_TIMEOUT=20   # seconds to wait for echo_server to listen
+FIRMWARE_STARTUP_TIMEOUT=900  # seconds to wait for the firmware (it is built first)
 
 log() { printf '[interop] %s\n' "$*"; }
 die() { printf '[interop] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -74,33 +87,60 @@ if [[ "${INTEROP_SKIP_INSTALL:-}" != 1 ]]; then
     fi
 fi
 
-# ---- build --------------------------------------------------------------------------------------
-if [[ "${INTEROP_SKIP_BUILD:-}" != 1 ]]; then
-    log "building examples (release)"
-    timeout 1200 cargo build --release --examples -j 1
-fi
-ECHO_SERVER="$ROOT/target/release/examples/echo_server"
-CLIENT="$ROOT/target/release/examples/client"
-[[ -x "$ECHO_SERVER" && -x "$CLIENT" ]] || die "examples not built: $ECHO_SERVER, $CLIENT"
-
-# ---- echo_server --------------------------------------------------------------------------------
+# ---- build and start the server ----------------------------------------------------------------
 mkdir -p "$OUT"
 PORT="${INTEROP_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
-SERVER_LOG="$OUT/echo_server.log"
-: >"$SERVER_LOG"
-timeout -k 5 "$SERVER_TIMEOUT" "$ECHO_SERVER" "127.0.0.1:$PORT" 2>"$SERVER_LOG" &
-SERVER_PID=$!
-for ((i = 0; i < STARTUP_TIMEOUT * 10; i++)); do
-    grep -q 'listening' "$SERVER_LOG" && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "echo_server exited: $(cat "$SERVER_LOG")"
-    sleep 0.1
-done
-grep -q 'listening' "$SERVER_LOG" || die "echo_server did not start listening on 127.0.0.1:$PORT"
-log "echo_server (pid $SERVER_PID) on 127.0.0.1:$PORT, log in ${SERVER_LOG#"$ROOT"/}"
+if [[ "$TARGET" == echo_server ]]; then
+    if [[ "${INTEROP_SKIP_BUILD:-}" != 1 ]]; then
+        log "building examples (release)"
+        timeout 1200 cargo build --release --examples -j 1
+    fi
+    ECHO_SERVER="$ROOT/target/release/examples/echo_server"
+    CLIENT="$ROOT/target/release/examples/client"
+    [[ -x "$ECHO_SERVER" && -x "$CLIENT" ]] || die "examples not built: $ECHO_SERVER, $CLIENT"
+    SERVER_NAME=echo_server
+    SERVER_LOG="$OUT/echo_server.log"
+    : >"$SERVER_LOG"
+    timeout -k 5 "$SERVER_TIMEOUT" "$ECHO_SERVER" "127.0.0.1:$PORT" 2>"$SERVER_LOG" &
+    SERVER_PID=$!
+    for ((i = 0; i < STARTUP_TIMEOUT * 10; i++)); do
+        grep -q 'listening' "$SERVER_LOG" && break
+        kill -0 "$SERVER_PID" 2>/dev/null || die "echo_server exited: $(cat "$SERVER_LOG")"
+        sleep 0.1
+    done
+    grep -q 'listening' "$SERVER_LOG" || die "echo_server did not start listening on 127.0.0.1:$PORT"
+    LOG_HOST=127.0.0.1
+    CONCURRENT=8
+else
+    # qemu-net.sh builds the firmware, boots it and says "listening on" once it answers; the
+    # firmware's own lines (one per connection) go to SERVER_LOG.
+    SERVER_NAME=firmware
+    SERVER_LOG="$OUT/firmware.log"
+    : >"$SERVER_LOG"
+    QEMU_NET_LOG="$SERVER_LOG" timeout -k 5 "$SERVER_TIMEOUT" \
+        bash "$ROOT/scripts/qemu-net.sh" serve "127.0.0.1:$PORT" >"$OUT/qemu-net.out" 2>&1 &
+    SERVER_PID=$!
+    for ((i = 0; i < FIRMWARE_STARTUP_TIMEOUT * 10; i++)); do
+        grep -q '^listening on' "$OUT/qemu-net.out" && break
+        kill -0 "$SERVER_PID" 2>/dev/null || die "qemu-net.sh serve exited: $(tail -n 30 "$OUT/qemu-net.out")"
+        sleep 0.1
+    done
+    grep -q '^listening on' "$OUT/qemu-net.out" ||
+        die "the firmware did not answer on 127.0.0.1:$PORT: $(tail -n 30 "$OUT/qemu-net.out")"
+    CLIENT=""
+    # The firmware sees clients through QEMU's user network, as 10.0.2.2 with their own port.
+    LOG_HOST=10.0.2.2
+    # As many connections at once as the firmware serves.
+    CONCURRENT="$(sed -n 's/^net: up.* with \([0-9]*\) sockets$/\1/p' "$SERVER_LOG" | head -n 1)"
+    [[ -n "$CONCURRENT" ]] || die "no 'net: up' line in $SERVER_LOG"
+fi
+log "$SERVER_NAME (pid $SERVER_PID) on 127.0.0.1:$PORT, log in ${SERVER_LOG#"$ROOT"/}"
 
 export WS13_ECHO_URL="ws://127.0.0.1:$PORT/"
 export WS13_HTTP_URL="http://127.0.0.1:$PORT/"
 export WS13_ECHO_LOG="$SERVER_LOG"
+export WS13_LOG_HOST="$LOG_HOST"
+export WS13_CONCURRENT="$CONCURRENT"
 export WS13_CLIENT="$CLIENT"
 export WS13_SCREENSHOT="$OUT/echo_page.png"
 export CHROMIUM
@@ -139,33 +179,40 @@ run_suite() {
     log "$name: $p passed, $f failed"
 }
 
+# What the python and node suites check of examples/client, when it takes part.
+PY_CLIENT_PART=""
+NODE_CLIENT_PART=""
+if [[ -n "$CLIENT" ]]; then
+    PY_CLIENT_PART="; websockets server <- client: echo, welcome after 101, binary, close code, drops, pings; raw server: 101+frame in one write, trickled frames"
+    NODE_CLIENT_PART="; ws server <- client: echo, welcome after 101, binary, fragments, 4 MiB, close code, drops, pings"
+fi
 for suite in $SUITES; do
     case "$suite" in
     browser)
         run_suite browser \
-            "Chromium loads the page; typing + Send echoes into #log; page JS: text, binary, 1 MiB, subprotocol, close 4000..4999 wasClean, 5000 in order; screenshot" \
+            "Chromium loads $SERVER_NAME's page; typing + Send echoes into #log; page JS: text, binary, 1 MiB, subprotocol, close 4000..4999 wasClean, 5000 in order; screenshot" \
             node "$DIR/browser.mjs" ;;
     python)
         run_suite python \
-            "websockets (sync) client -> echo_server: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops; websockets server <- client: echo, welcome after 101, binary, close code, drops, pings; raw server: 101+frame in one write, trickled frames" \
+            "websockets (sync) client -> $SERVER_NAME: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops/HTTP 200, 404, 405/a second connection served while a first is mid-message, mid-frame, or not reading$PY_CLIENT_PART" \
             "$VENV/bin/python" "$DIR/py_interop.py" ;;
     node)
         run_suite node \
-            "ws client -> echo_server: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops/concurrent; ws server <- client: echo, welcome after 101, binary, fragments, 4 MiB, close code, drops, pings" \
+            "ws client -> $SERVER_NAME: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops/$CONCURRENT at once$NODE_CLIENT_PART" \
             node "$DIR/node_interop.mjs" ;;
     *) die "unknown suite: $suite" ;;
     esac
 done
 
-# ---- echo_server survived everything ------------------------------------------------------------
-log "---- server: echo_server still running and nothing panicked"
-if kill -0 "$SERVER_PID" 2>/dev/null && ! grep -qi 'panicked' "$SERVER_LOG"; then
+# ---- the server survived everything -------------------------------------------------------------
+log "---- server: $SERVER_NAME still running and nothing panicked"
+if kill -0 "$SERVER_PID" 2>/dev/null && ! grep -qiE 'panicked|HardFault' "$SERVER_LOG"; then
     PASSED=$((PASSED + 1))
-    log "ok - echo_server alive after $(grep -c '^127\.0\.0\.1:' "$SERVER_LOG" || true) logged connections"
+    log "ok - $SERVER_NAME alive after $(grep -cE '^(127\.0\.0\.1|10\.0\.2\.2):' "$SERVER_LOG" || true) logged connections"
 else
     FAILED=$((FAILED + 1))
-    FAILED_NAMES+=("echo_server died or panicked (see ${SERVER_LOG#"$ROOT"/})")
-    log "FAIL - echo_server died or panicked: $(grep -i -m 3 'panicked' "$SERVER_LOG" || echo 'not running')"
+    FAILED_NAMES+=("$SERVER_NAME died or panicked (see ${SERVER_LOG#"$ROOT"/})")
+    log "FAIL - $SERVER_NAME died or panicked: $(grep -iE -m 3 'panicked|HardFault' "$SERVER_LOG" || echo 'not running')"
 fi
 
 if ((${#FAILED_NAMES[@]})); then

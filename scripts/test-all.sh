@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, docs, unit and integration tests (no_std and
-# std), and Autobahn|Testsuite conformance in both roles. Installs what it needs.
+# std), Autobahn|Testsuite conformance in both roles, interop with real peers, and the same
+# against the firmware on a real network stack under QEMU. Installs what it needs.
 # Exits non-zero on the first failed stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,22 +55,27 @@ bash scripts/firmware-size.sh
 stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 
+stage "firmware on a network stack (qemu/net: ws13 + smoltcp on an emulated LM3S6965): HTTP and WebSocket checks, Chromium/Python/Node against it, Autobahn cases 1-10 in both roles, strict"
+bash scripts/qemu-net.sh test 2>&1 | tee -a "$LOG"
+INTEROP_TARGET=firmware bash scripts/interop.sh 2>&1 | tee -a "$LOG"
+AUTOBAHN_TARGET=firmware bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
+
 stage "benchmarks: ws13's own (divan) and the comparison with tungstenite build and run once, briefly (figures printed, not judged)"
 BENCH_QUICK=1 bash scripts/bench.sh
 
 elapsed=$(( $(date +%s) - started ))
 printf '\n==== all stages passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
-# Rust tests that passed, Autobahn cases judged OK (or informational) per role, and
-# interop checks.
+# Rust tests that passed, Autobahn cases judged OK (or informational) per role and target,
+# and interop checks (examples and firmware; each script ends with its own total line).
 rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
-interop=$(grep -E '^[0-9]+ passed, 0 failed$' "$LOG" | awk '{print $1}' | tail -n 1)
-autobahn=$(grep -E '^(server|client): [0-9]+ cases: ' "$LOG" | grep -Eo '(OK|INFORMATIONAL)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
+interop=$(grep -E '^[0-9]+ passed, 0 failed$' "$LOG" | awk '{s += $1} END {print s + 0}')
+autobahn=$(grep -E '^(firmware |async )?(server|client): [0-9]+ cases: ' "$LOG" | grep -Eo '(OK|INFORMATIONAL)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
 # Each of these scripts ends with its own total: count only its last line.
 others=0
 for name in fuzz load; do
     n=$(grep -E "^$name: [0-9]+ passed, 0 failed" "$LOG" | tail -n 1 | awk '{print $2}')
     others=$((others + ${n:-0}))
 done
-printf 'rust tests: %d, Autobahn cases (both roles, both drivers): %d, interop checks: %d, fuzz and load checks: %d\n' \
+printf 'rust tests: %d, Autobahn cases (both roles: both drivers and the firmware): %d, interop and firmware checks: %d, fuzz and load checks: %d\n' \
     "$rust" "$autobahn" "${interop:-0}" "$others"
 printf 'total: %d passed, 0 failed\n' $((rust + autobahn + ${interop:-0} + others))

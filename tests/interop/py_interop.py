@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Interop tests of ws13's examples against Python's `websockets` (sync API).
 
-Part 1: `websockets.sync.client.connect` as a client of examples/echo_server.
+Part 1: `websockets.sync.client.connect` as a client of examples/echo_server (or of the
+        firmware in qemu/net, which serves the same).
 Part 2: `websockets.sync.server.serve` (and one raw-socket server) as servers for examples/client.
 
 Environment (set by scripts/interop.sh):
-  WS13_ECHO_URL   ws://127.0.0.1:PORT/ of a running echo_server
-  WS13_ECHO_LOG   file receiving echo_server's stderr (one line per connection)
-  WS13_CLIENT     path of the built examples/client binary
+  WS13_ECHO_URL   ws://127.0.0.1:PORT/ of a running echo server
+  WS13_ECHO_LOG   file receiving the server's log (one line per connection, starting with
+                  the client's address); optional: without it, the tests that drop a
+                  connection check only that the server keeps serving
+  WS13_LOG_HOST   the client's address as the server logs it (default 127.0.0.1; the
+                  firmware behind QEMU's user network sees 10.0.2.2)
+  WS13_CLIENT     path of the built examples/client binary; optional: without it, part 2
+                  is skipped
 
 Prints one `ok - NAME` or `FAIL - NAME: DETAILS` line per test and ends with
 `RESULT passed=N failed=M`; exits 1 if anything failed.
@@ -32,8 +38,9 @@ from websockets.sync.client import connect
 from websockets.sync.server import serve
 
 ECHO_URL = os.environ["WS13_ECHO_URL"]
-ECHO_LOG = os.environ["WS13_ECHO_LOG"]
-CLIENT = os.environ["WS13_CLIENT"]
+ECHO_LOG = os.environ.get("WS13_ECHO_LOG")
+LOG_HOST = os.environ.get("WS13_LOG_HOST", "127.0.0.1")
+CLIENT = os.environ.get("WS13_CLIENT")
 TAG = "python"
 
 # Some tests hold a connection outside a `with` block on purpose (to drop it abruptly).
@@ -90,7 +97,10 @@ def payload(n, seed=0):
 
 
 def wait_log_line(prefix, timeout=10):
-    """Waits for a line of echo_server's log starting with `prefix`; returns it."""
+    """Waits for a line of the server's log starting with `prefix`; returns it (None when
+    there is no log to read)."""
+    if not ECHO_LOG:
+        return None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with open(ECHO_LOG, encoding="utf-8", errors="replace") as f:
@@ -244,8 +254,8 @@ def _():
     port = local_port(ws)
     ws.socket.shutdown(socket.SHUT_RDWR)
     ws.socket.close()
-    line = wait_log_line(f"127.0.0.1:{port}: ")
-    print(f"   echo_server logged: {line}")
+    line = wait_log_line(f"{LOG_HOST}:{port}: ")
+    print(f"   server logged: {line}")
     with ws_connect() as ws2:
         ws2.send("after drop")
         check(recv(ws2) == "after drop", "server did not serve a new connection after the drop")
@@ -260,20 +270,20 @@ def _():
     time.sleep(0.2)
     ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     ws.socket.close()  # RST
-    line = wait_log_line(f"127.0.0.1:{port}: ")
-    print(f"   echo_server logged: {line}")
+    line = wait_log_line(f"{LOG_HOST}:{port}: ")
+    print(f"   server logged: {line}")
     with ws_connect() as ws2:
         ws2.send("after reset")
         check(recv(ws2) == "after reset", "server did not serve a new connection after the reset")
 
 
-@test("client: plain HTTP GET / serves the page, other paths 404")
+@test("client: plain HTTP GET / serves the page, other paths 404, other methods 405")
 def _():
     port = int(re.match(r"ws://[^:]+:(\d+)/", ECHO_URL).group(1))
 
-    def get(path):
+    def request(method, path):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
             data = b""
             while True:
                 chunk = s.recv(65536)
@@ -282,11 +292,164 @@ def _():
                 data += chunk
         return data
 
-    page = get("/")
+    page = request("GET", "/")
     check(page.startswith(b"HTTP/1.1 200"), f"GET / answered {page[:40]!r}")
     check(b'id="send"' in page, "GET / did not return the echo page")
-    other = get("/nope")
+    other = request("GET", "/nope")
     check(other.startswith(b"HTTP/1.1 404"), f"GET /nope answered {other[:40]!r}")
+    post = request("POST", "/")
+    check(post.startswith(b"HTTP/1.1 405"), f"POST / answered {post[:40]!r}")
+
+
+def read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(min(65536, n - len(data)))
+        if not chunk:
+            raise AssertionError(f"connection ended after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def masked(data, key, offset=0):
+    return bytes(b ^ key[(offset + i) % 4] for i, b in enumerate(data))
+
+
+def raw_connect():
+    """A WebSocket opened by hand over a plain socket (to send part of a frame)."""
+    port = int(re.match(r"ws://[^:]+:(\d+)/", ECHO_URL).group(1))
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += read_exact(s, 1)
+    check(head.startswith(b"HTTP/1.1 101"), f"upgrade answered {head[:40]!r}")
+    return s
+
+
+def read_server_frame_header(sock):
+    """(fin, opcode, payload length) of the next frame from the server (unmasked)."""
+    b0, b1 = read_exact(sock, 2)
+    check(not b1 & 0x80, "the server sent a masked frame")
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", read_exact(sock, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", read_exact(sock, 8))[0]
+    return bool(b0 & 0x80), b0 & 0x0F, n
+
+
+@test("client: a second connection is served while a first is mid-message (fragments)")
+def _():
+    chunks = [payload(16384, 100 + i) for i in range(16)]  # 256 KiB in 16 fragments
+    half_sent = threading.Event()
+    b_done = threading.Event()
+    errors = []
+    with ws_connect() as a:
+
+        def fragments():
+            for i, chunk in enumerate(chunks):
+                if i == len(chunks) // 2:
+                    half_sent.set()
+                    if not b_done.wait(60):
+                        errors.append("the second connection's checks never finished")
+                yield chunk
+
+        def send_a():
+            try:
+                a.send(fragments())
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(f"sending A: {e!r}")
+
+        sender = threading.Thread(target=send_a)
+        sender.start()
+        try:
+            check(half_sent.wait(10), "the first half of A's message was not sent within 10 s")
+            time.sleep(0.3)
+            with ws_connect() as b:
+                for msg in ["B, while A is mid-message", payload(100000, 7)]:
+                    b.send(msg)
+                    check(recv(b) == msg, f"B's echo of a {len(msg)}-byte message differs")
+        finally:
+            b_done.set()
+            sender.join(60)
+        check(not errors, "; ".join(errors))
+        got = recv(a, 60)
+        check(got == b"".join(chunks), f"A's 256 KiB message came back as {len(got)} different bytes")
+
+
+@test("client: a second connection is served while a first is mid-frame (half a frame's payload sent)")
+def _():
+    n = 200000
+    data = payload(n, 77)
+    key = os.urandom(4)
+    a = raw_connect()
+    try:
+        # One binary frame announcing n bytes, and only the first half of its payload.
+        a.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", n) + key + masked(data[: n // 2], key))
+        # The server relays the frame as its payload arrives: the first half comes back now.
+        fin, opcode, length = read_server_frame_header(a)
+        check((fin, opcode, length) == (True, 2, n), f"A's echo frame: fin={fin} opcode={opcode} length={length}")
+        first = read_exact(a, n // 2)
+        check(first == data[: n // 2], "the echo of A's first half differs")
+        with ws_connect() as b:
+            for msg in ["B, while A is mid-frame", payload(70000, 8)]:
+                b.send(msg)
+                check(recv(b) == msg, f"B's echo of a {len(msg)}-byte message differs")
+        a.sendall(masked(data[n // 2 :], key, n // 2))
+        rest = read_exact(a, n - n // 2)
+        check(rest == data[n // 2 :], "the echo of A's second half differs")
+        # Close 1000: echoed, then the server closes TCP.
+        a.sendall(bytes([0x88, 0x82]) + key + masked(b"\x03\xe8", key))
+        fin, opcode, length = read_server_frame_header(a)
+        check((opcode, read_exact(a, length)) == (8, b"\x03\xe8"), f"A's close echo: opcode {opcode}")
+        check(a.recv(1) == b"", "the server did not close TCP after the close handshake")
+    finally:
+        a.close()
+
+
+@test("client: a peer that stops reading holds up only its own connection, then gets every echo")
+def _():
+    n = 1 << 20
+    data = payload(n, 78)
+    key = os.urandom(4)
+    a = raw_connect()
+    sent = threading.Event()
+    errors = []
+
+    def send_a():
+        try:
+            # One 1 MiB frame, sent while nobody reads the echo: the server's buffers and both
+            # TCP windows fill, and the sending blocks until A reads.
+            a.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", n) + key + masked(data, key))
+            sent.set()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    sender = threading.Thread(target=send_a)
+    sender.start()
+    try:
+        time.sleep(1.0)
+        with ws_connect() as b:
+            for msg in ["B, while A does not read", payload(50000, 9)]:
+                b.send(msg)
+                check(recv(b) == msg, f"B's echo of a {len(msg)}-byte message differs")
+        a.settimeout(60)
+        fin, opcode, length = read_server_frame_header(a)
+        check((fin, opcode, length) == (True, 2, n), f"A's echo frame: fin={fin} opcode={opcode} length={length}")
+        check(read_exact(a, n) == data, "A's 1 MiB echo differs")
+        sender.join(30)
+        check(sent.is_set() and not errors, f"sending A: {errors}")
+        a.sendall(bytes([0x88, 0x82]) + key + masked(b"\x03\xe8", key))
+        fin, opcode, length = read_server_frame_header(a)
+        check((opcode, read_exact(a, length)) == (8, b"\x03\xe8"), f"A's close echo: opcode {opcode}")
+    finally:
+        a.close()
+        sender.join(5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -556,48 +719,53 @@ def text_frame(msg, fin=True, opcode=1):
     return head + data
 
 
-@test("raw server <- client: 101 and a text frame in one TCP write -> message printed")
-def _():
-    def after(conn, response):
-        conn.sendall(response + text_frame("welcome (same segment as the 101)"))
+def raw_suite():
+    @test("raw server <- client: 101 and a text frame in one TCP write -> message printed")
+    def _():
+        def after(conn, response):
+            conn.sendall(response + text_frame("welcome (same segment as the 101)"))
 
-    port, t, state = raw_server(after)
-    rc, out, err = run_client(f"ws://127.0.0.1:{port}/", [], hold_until=1)
-    t.join(10)
-    check(rc == 0, f"client exited {rc}, stderr: {err.strip()!r}")
-    check(out == ["welcome (same segment as the 101)"], f"stdout was {out!r}")
-    check(state.get("close_frame") == b"\x03\xe8", f"server never got the client's close 1000 ({state})")
-
-
-@test("raw server <- client: frames trickled a few bytes at a time (slower than the client's 20 ms poll)")
-def _():
-    stream = (
-        text_frame("trick", fin=False)
-        + bytes([0x89, 4]) + b"ping"  # a ping between fragments
-        + text_frame("led ✓", fin=True, opcode=0)
-        + text_frame("x" * 300)  # 16-bit length
-    )
-
-    def after(conn, response):
-        conn.sendall(response)
-        for i in range(0, len(stream), 3):
-            conn.sendall(stream[i : i + 3])
-            time.sleep(0.03)
-
-    port, t, state = raw_server(after)
-    rc, out, err = run_client(f"ws://127.0.0.1:{port}/", [], hold_until=2, timeout=30)
-    t.join(10)
-    check(rc == 0, f"client exited {rc}, stderr: {err.strip()!r}")
-    check(out == ["trickled ✓", "x" * 300], f"stdout was {out!r}")
-    check((0xA, b"ping") in state.get("frames", []), f"no pong for the trickled ping; frames: {state.get('frames')}")
-    check(state.get("close_frame") == b"\x03\xe8", f"server never got the client's close 1000 ({state})")
+        port, t, state = raw_server(after)
+        rc, out, err = run_client(f"ws://127.0.0.1:{port}/", [], hold_until=1)
+        t.join(10)
+        check(rc == 0, f"client exited {rc}, stderr: {err.strip()!r}")
+        check(out == ["welcome (same segment as the 101)"], f"stdout was {out!r}")
+        check(state.get("close_frame") == b"\x03\xe8", f"server never got the client's close 1000 ({state})")
 
 
-with serve(handler, "127.0.0.1", 0, max_size=64 * 1024 * 1024) as server:
-    port = server.socket.getsockname()[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client_suite(f"ws://127.0.0.1:{port}", "websockets")
-    server.shutdown()
+    @test("raw server <- client: frames trickled a few bytes at a time (slower than the client's 20 ms poll)")
+    def _():
+        stream = (
+            text_frame("trick", fin=False)
+            + bytes([0x89, 4]) + b"ping"  # a ping between fragments
+            + text_frame("led ✓", fin=True, opcode=0)
+            + text_frame("x" * 300)  # 16-bit length
+        )
+
+        def after(conn, response):
+            conn.sendall(response)
+            for i in range(0, len(stream), 3):
+                conn.sendall(stream[i : i + 3])
+                time.sleep(0.03)
+
+        port, t, state = raw_server(after)
+        rc, out, err = run_client(f"ws://127.0.0.1:{port}/", [], hold_until=2, timeout=30)
+        t.join(10)
+        check(rc == 0, f"client exited {rc}, stderr: {err.strip()!r}")
+        check(out == ["trickled ✓", "x" * 300], f"stdout was {out!r}")
+        check((0xA, b"ping") in state.get("frames", []), f"no pong for the trickled ping; frames: {state.get('frames')}")
+        check(state.get("close_frame") == b"\x03\xe8", f"server never got the client's close 1000 ({state})")
+
+
+if CLIENT:
+    raw_suite()
+    with serve(handler, "127.0.0.1", 0, max_size=64 * 1024 * 1024) as server:
+        port = server.socket.getsockname()[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        client_suite(f"ws://127.0.0.1:{port}", "websockets")
+        server.shutdown()
+else:
+    print("   note: WS13_CLIENT not set: part 2 (servers for examples/client) skipped", flush=True)
 
 print(f"RESULT passed={PASSED} failed={len(FAILED)}", flush=True)
 sys.exit(1 if FAILED else 0)

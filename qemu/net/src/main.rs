@@ -1,14 +1,17 @@
-//! Network bring-up for the ws13 firmware on an emulated LM3S6965 (QEMU `lm3s6965evb`):
-//! the Ethernet MAC driven by [`enet`], smoltcp on top with 10.0.2.15/24 (QEMU's user
-//! network), four TCP sockets on port 80, and a stand-in HTTP server ([`http`]) that answers
-//! every request with a fixed page through the transport adapter ([`net::SocketIo`]).
+//! A ws13 WebSocket echo server on an emulated LM3S6965 (QEMU `lm3s6965evb`): the
+//! Ethernet MAC driven by `enet`, smoltcp on top with 10.0.2.15/24 (QEMU's user network),
+//! [`CONNECTIONS`] TCP sockets on port 80, and ws13's blocking driver over each through the
+//! transport adapter (`net::SocketIo`, wrapped in `ws13::blocking::Ready`). One loop polls
+//! the stack and steps every connection ([`server`]); no step waits.
 //!
-//! Prints `net: up ...` over semihosting once it listens. No heap: the network stack, its
-//! sockets and their buffers live in statics.
+//! Prints `net: up ...` over semihosting once it listens, then one line per connection. No
+//! heap: the network stack, its sockets and all buffers live in statics.
 #![no_std]
 #![no_main]
 
-mod http;
+mod server;
+
+use core::cell::RefCell;
 
 use cortex_m::singleton;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
@@ -17,26 +20,22 @@ use embedded_io::{Error as _, ErrorKind, Read, ReadReady, Write, WriteReady};
 use panic_semihosting as _;
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::tcp;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::time::Duration;
 
 use ws13_net_firmware::clock;
 use ws13_net_firmware::enet::{Enet, Frames};
-use ws13_net_firmware::net::{Ipv4Setup, Net, NetError, DEFAULT_TIMEOUT};
+use ws13_net_firmware::net::{Ipv4Setup, Net, NetError, SocketIo, DEFAULT_TIMEOUT, QEMU_USER_NET};
 
-/// Connections served at once: one listening TCP socket each.
-const SOCKETS: usize = 4;
-/// Each socket's receive and transmit buffers.
-const RX_BUF: usize = 1024;
-const TX_BUF: usize = 1024;
+use server::{Buffers, Conn};
 
-/// QEMU's user network: the guest is 10.0.2.15/24, the host (and gateway) 10.0.2.2. The MAC
-/// address is locally administered (bit 1 of the first octet) and unicast.
-const SETUP: Ipv4Setup = Ipv4Setup {
-    mac: [0x02, 0x00, 0x00, 0x57, 0x53, 0x13],
-    address: Ipv4Address::new(10, 0, 2, 15),
-    prefix_len: 24,
-    gateway: Ipv4Address::new(10, 0, 2, 2),
-};
+/// Connections served at once: one listening TCP socket each, with its own ws13 buffers.
+const CONNECTIONS: usize = 6;
+/// Each socket's receive and transmit buffers (smoltcp's, apart from ws13's).
+const SOCKET_RX: usize = 2048;
+const SOCKET_TX: usize = 2048;
+
+/// QEMU's user network.
+const SETUP: Ipv4Setup = QEMU_USER_NET;
 
 #[entry]
 fn main() -> ! {
@@ -45,21 +44,32 @@ fn main() -> ! {
 
     let frames = singleton!(: Frames = Frames::new()).expect("runs once");
     let enet = Enet::take(SETUP.mac, frames).expect("the MAC is taken once");
-    let storage = singleton!(: [SocketStorage<'static>; SOCKETS] = [SocketStorage::EMPTY; SOCKETS])
+    let storage =
+        singleton!(: [SocketStorage<'static>; CONNECTIONS] = [SocketStorage::EMPTY; CONNECTIONS])
+            .expect("runs once");
+    let socket_buffers = singleton!(: [[u8; SOCKET_RX + SOCKET_TX]; CONNECTIONS] = [[0; SOCKET_RX + SOCKET_TX]; CONNECTIONS])
         .expect("runs once");
-    let buffers = singleton!(: [[u8; RX_BUF + TX_BUF]; SOCKETS] = [[0; RX_BUF + TX_BUF]; SOCKETS])
+    let ws_buffers = singleton!(: [Buffers; CONNECTIONS] = [const { Buffers::new() }; CONNECTIONS])
         .expect("runs once");
-    let net = singleton!(: Net = Net::new(enet, &SETUP, storage)).expect("runs once");
+    let net: &'static RefCell<Net> =
+        singleton!(: RefCell<Net> = RefCell::new(Net::new(enet, &SETUP, storage)))
+            .expect("runs once");
 
     check_adapter(net);
 
-    let mut buffers = buffers.iter_mut();
-    let mut conns: [http::Conn; SOCKETS] = core::array::from_fn(|_| {
-        let (rx, tx) = buffers
+    let mut socket_buffers = socket_buffers.iter_mut();
+    let mut ws_buffers = ws_buffers.iter_mut();
+    let mut conns: [Conn; CONNECTIONS] = core::array::from_fn(|_| {
+        let (rx, tx) = socket_buffers
             .next()
             .expect("one buffer a socket")
-            .split_at_mut(RX_BUF);
-        http::Conn::new(net.listen_tcp(http::PORT, rx, tx))
+            .split_at_mut(SOCKET_RX);
+        let handle = net.borrow_mut().listen_tcp(server::PORT, rx, tx);
+        Conn::new(
+            net,
+            handle,
+            ws_buffers.next().expect("buffers a connection"),
+        )
     });
 
     let [a, b, c, d, e, f] = SETUP.mac;
@@ -75,22 +85,25 @@ fn main() -> ! {
         d,
         e,
         f,
-        http::PORT,
+        server::PORT,
         conns.len()
     );
     hprintln!(
-        "net: RAM: Net {} B (driver {} B), frame buffers {} B, sockets {} B, socket buffers {} B",
+        "net: RAM: Net {} B (driver {} B), frame buffers {} B, sockets {} B, socket buffers {} B, \
+         ws13 buffers {} B, connection state {} B",
         core::mem::size_of::<Net>(),
         core::mem::size_of::<Enet>(),
         core::mem::size_of::<Frames>(),
-        core::mem::size_of::<[SocketStorage<'static>; SOCKETS]>(),
-        SOCKETS * (RX_BUF + TX_BUF)
+        core::mem::size_of::<[SocketStorage<'static>; CONNECTIONS]>(),
+        CONNECTIONS * (SOCKET_RX + SOCKET_TX),
+        CONNECTIONS * core::mem::size_of::<Buffers>(),
+        core::mem::size_of::<[Conn; CONNECTIONS]>(),
     );
 
     loop {
-        net.poll();
+        net.borrow_mut().poll();
         for conn in conns.iter_mut() {
-            conn.step(net);
+            conn.step();
         }
     }
 }
@@ -98,10 +111,11 @@ fn main() -> ! {
 /// Checks the adapter's edges before any client can connect, on a throwaway socket
 /// listening on a port nobody uses: reading and writing time out after the deadline, and a
 /// closed socket reads end-of-stream and refuses writes. Panics (QEMU exits 1) otherwise.
-fn check_adapter(net: &mut Net) {
-    let handle = net.add_tcp(&mut [], &mut []);
-    let mut io = net.io(handle);
-    io.socket().listen(9).expect("a closed socket can listen");
+fn check_adapter(net: &RefCell<Net>) {
+    let handle = net.borrow_mut().add_tcp(&mut [], &mut []);
+    let mut io = SocketIo::new(net, handle);
+    io.with_socket(|socket| socket.listen(9))
+        .expect("a closed socket can listen");
 
     assert_eq!(io.read_ready(), Ok(false));
     assert_eq!(io.write_ready(), Ok(false));
@@ -113,8 +127,8 @@ fn check_adapter(net: &mut Net) {
     assert!(waited >= DEFAULT_TIMEOUT.total_millis());
     assert_eq!(io.write(b"x"), Err(NetError::TimedOut));
 
-    io.socket().abort();
-    assert_eq!(io.socket().state(), tcp::State::Closed);
+    io.abort();
+    assert_eq!(io.with_socket(|socket| socket.state()), tcp::State::Closed);
     assert_eq!(io.read_ready(), Ok(true));
     assert_eq!(io.read(&mut [0; 1]), Ok(0));
     assert_eq!(io.write_ready(), Ok(true));
@@ -123,7 +137,10 @@ fn check_adapter(net: &mut Net) {
         Err(ErrorKind::BrokenPipe)
     );
 
-    net.remove(handle);
+    // A zero deadline polls once and gives up.
+    let mut io = io.with_timeout(Duration::ZERO);
+    assert_eq!(io.flush(), Ok(()));
+    net.borrow_mut().remove(handle);
     hprintln!(
         "net: SocketIo checked: read timed out after {} ms on an idle socket",
         waited

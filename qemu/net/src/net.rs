@@ -1,24 +1,28 @@
 //! The network stack in one place ([`Net`]: interface, device, sockets) and a byte-stream
 //! transport over one of its TCP sockets ([`SocketIo`]) for code written against
-//! `embedded_io` (the later WebSocket server).
+//! `embedded_io` (the ws13 server).
 //!
-//! One loop serves several connections: it keeps the [`SocketHandle`]s, and for each
-//! connection builds a `SocketIo` that borrows the `Net` for as long as it works on that
-//! connection:
+//! The firmware keeps the `Net` in a [`RefCell`]. Each connection holds a `SocketIo` for
+//! its whole life (a ws13 `WebSocket` owns its transport), and a `SocketIo` borrows the
+//! `Net` only inside each of its calls, so one loop serves several connections:
 //!
 //! ```ignore
+//! let net: &'static RefCell<Net> = ...;
+//! let mut io = Ready(SocketIo::new(net, handle).with_timeout(Duration::ZERO));
 //! loop {
-//!     net.poll();
+//!     net.borrow_mut().poll();
 //!     for conn in conns.iter_mut() {
-//!         let mut io = net.io(conn.handle);
-//!         if io.read_ready()? { let n = io.read(&mut buf)?; /* ... */ }
+//!         conn.step(); // reads and writes through its own transport, never waits
 //!     }
 //! }
 //! ```
 //!
 //! `read` and `write` wait (polling the interface) until they make progress, but no longer
 //! than a short deadline: then they fail with [`ErrorKind::TimedOut`], and the caller moves
-//! on to another connection and comes back later.
+//! on to another connection and comes back later. With ws13's `Ready` around it (which
+//! reads and writes only when `read_ready`/`write_ready` say so) no call waits at all.
+
+use core::cell::RefCell;
 
 use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write, WriteReady};
 use smoltcp::iface::{
@@ -26,7 +30,7 @@ use smoltcp::iface::{
 };
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address};
 
 use crate::clock;
 use crate::enet::Enet;
@@ -42,6 +46,15 @@ pub struct Ipv4Setup {
     pub prefix_len: u8,
     pub gateway: Ipv4Address,
 }
+
+/// QEMU's user network: the guest is 10.0.2.15/24, the host (and gateway) 10.0.2.2. The MAC
+/// address is locally administered (bit 1 of the first octet) and unicast.
+pub const QEMU_USER_NET: Ipv4Setup = Ipv4Setup {
+    mac: [0x02, 0x00, 0x00, 0x57, 0x53, 0x13],
+    address: Ipv4Address::new(10, 0, 2, 15),
+    prefix_len: 24,
+    gateway: Ipv4Address::new(10, 0, 2, 2),
+};
 
 /// Most sockets a [`Net`] keeps listening (see [`Net::listen_tcp`]).
 pub const MAX_LISTENERS: usize = 8;
@@ -114,10 +127,27 @@ impl Net {
         // ACKs go out with the next poll, so that the last one (of the peer's FIN) is sent
         // before `rearm` makes the socket listen again.
         socket.set_ack_delay(None);
+        // No Nagle: a small segment behind unacknowledged data would wait for the peer's
+        // (maybe delayed) ACK, up to half a second through QEMU's user network; the
+        // applications here write whole replies at once.
+        socket.set_nagle_enabled(false);
         let handle = self.sockets.add(socket);
         *slot = Some(Listener { handle, port });
         self.rearm(clock::now());
         handle
+    }
+
+    /// Opens a connection from the socket behind `handle` (closed, or in TIME-WAIT: a
+    /// client may start its next connection at once) to `remote`, from `local_port`.
+    pub fn connect(
+        &mut self,
+        handle: SocketHandle,
+        remote: IpEndpoint,
+        local_port: u16,
+    ) -> Result<(), tcp::ConnectError> {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        socket.set_nagle_enabled(false);
+        socket.connect(self.iface.context(), remote, local_port)
     }
 
     /// Takes a socket out of the set, freeing its slot (and its listener entry).
@@ -195,11 +225,6 @@ impl Net {
         self.sockets.get_mut::<tcp::Socket>(handle)
     }
 
-    /// A transport over the socket behind `handle`, borrowing this stack while it is used.
-    pub fn io(&mut self, handle: SocketHandle) -> SocketIo<'_> {
-        SocketIo::new(self, handle)
-    }
-
     /// The driver's counters.
     pub fn device_stats(&self) -> crate::enet::Stats {
         self.device.stats()
@@ -235,16 +260,20 @@ impl embedded_io::Error for NetError {
     }
 }
 
-/// A byte stream over one TCP socket of a [`Net`], built per call (see the module docs).
+/// A byte stream over one TCP socket of a [`Net`] that the firmware keeps in a
+/// [`RefCell`]: it borrows the stack only inside each call, so that every live connection
+/// can hold its own transport for as long as it lives (a ws13 `WebSocket` owns its
+/// transport), and one loop still steps them all. Calls must not be made while the loop
+/// holds the `RefCell` borrowed (the borrow would panic).
 pub struct SocketIo<'a> {
-    net: &'a mut Net,
+    net: &'a RefCell<Net>,
     handle: SocketHandle,
     timeout: Duration,
 }
 
 impl<'a> SocketIo<'a> {
     /// A transport over the socket behind `handle`, with [`DEFAULT_TIMEOUT`].
-    pub fn new(net: &'a mut Net, handle: SocketHandle) -> Self {
+    pub fn new(net: &'a RefCell<Net>, handle: SocketHandle) -> Self {
         SocketIo {
             net,
             handle,
@@ -252,7 +281,7 @@ impl<'a> SocketIo<'a> {
         }
     }
 
-    /// The same with another deadline for `read`, `write` and `flush`.
+    /// The same with another deadline for `read` and `write` (zero: one poll, no wait).
     pub fn with_timeout(self, timeout: Duration) -> Self {
         SocketIo { timeout, ..self }
     }
@@ -262,39 +291,53 @@ impl<'a> SocketIo<'a> {
         self.handle
     }
 
-    /// The socket itself, for what the byte stream does not cover.
-    pub fn socket(&mut self) -> &mut tcp::Socket<'static> {
-        self.net.socket(self.handle)
+    /// Runs `f` on the socket itself, for what the byte stream does not cover.
+    pub fn with_socket<R>(&mut self, f: impl FnOnce(&mut tcp::Socket<'static>) -> R) -> R {
+        f(self.net.borrow_mut().socket(self.handle))
     }
 
     /// Closes the sending half once everything written has been sent (a FIN follows it).
     pub fn close(&mut self) {
-        self.socket().close();
+        self.with_socket(|socket| socket.close());
     }
 
     /// Drops the connection at once: the next poll sends an RST (and a server socket then
     /// listens again).
     pub fn abort(&mut self) {
-        self.socket().abort();
+        self.with_socket(|socket| socket.abort());
     }
 
-    /// Polls the interface until `step` gives an answer or the deadline passes.
+    /// Tries `step` on the socket; while it gives no answer, polls the interface and tries
+    /// again, until the deadline passes (at least one poll is made). After an answer, polls
+    /// once more so that what the step queued (data, a window update) goes out at once.
     fn wait<T>(
         &mut self,
         mut step: impl FnMut(&mut tcp::Socket<'static>) -> Option<Result<T, NetError>>,
     ) -> Result<T, NetError> {
+        let mut net = self.net.borrow_mut();
         let deadline = clock::now() + self.timeout;
+        let mut polled = false;
         loop {
-            self.net.poll();
-            if let Some(answer) = step(self.net.socket(self.handle)) {
-                // Sends at once what the step queued (data, a window update).
-                self.net.poll();
+            if let Some(answer) = step(net.socket(self.handle)) {
+                net.poll();
                 return answer;
             }
-            if clock::now() >= deadline {
+            if polled && clock::now() >= deadline {
                 return Err(NetError::TimedOut);
             }
+            net.poll();
+            polled = true;
         }
+    }
+
+    /// Whether `ready` holds for the socket, polling the interface once if it does not.
+    fn ready(&mut self, ready: impl Fn(&tcp::Socket<'static>) -> bool) -> bool {
+        let mut net = self.net.borrow_mut();
+        if ready(net.socket(self.handle)) {
+            return true;
+        }
+        net.poll();
+        ready(net.socket(self.handle))
     }
 }
 
@@ -361,36 +404,36 @@ impl Write for SocketIo<'_> {
         })
     }
 
-    /// Waits until the peer has acknowledged everything written.
+    /// Sends what the socket holds (one poll) without waiting for the peer to acknowledge
+    /// it: TCP delivers it on its own, and a close sends it all before the FIN. Waiting
+    /// for acknowledgements here would hold a loop that serves several connections for a
+    /// round trip on every flush. [`NetError::Closed`] if data is left that can no longer
+    /// be sent.
     fn flush(&mut self) -> Result<(), NetError> {
-        self.wait(|socket| {
-            if socket.send_queue() == 0 {
-                Some(Ok(()))
-            } else if !socket.is_open() {
-                Some(Err(NetError::Closed))
-            } else {
-                None
-            }
-        })
+        let mut net = self.net.borrow_mut();
+        net.poll();
+        let socket = net.socket(self.handle);
+        if socket.send_queue() > 0 && send_closed(socket) {
+            Err(NetError::Closed)
+        } else {
+            Ok(())
+        }
     }
 }
 
 impl ReadReady for SocketIo<'_> {
-    /// After one poll: data is waiting, or the peer has closed (`read` returns at once).
+    /// Data is waiting, or the peer has closed (`read` returns at once); the interface is
+    /// polled once first if neither holds.
     fn read_ready(&mut self) -> Result<bool, NetError> {
-        self.net.poll();
-        let socket = self.socket();
-        Ok(socket.can_recv() || at_eof(socket))
+        Ok(self.ready(|socket| socket.can_recv() || at_eof(socket)))
     }
 }
 
 impl WriteReady for SocketIo<'_> {
-    /// After one poll: there is room to send, or the sending half is closed (`write`
-    /// returns at once, with an error).
+    /// There is room to send, or the sending half is closed (`write` returns at once, with
+    /// an error); the interface is polled once first if neither holds.
     fn write_ready(&mut self) -> Result<bool, NetError> {
-        self.net.poll();
-        let socket = self.socket();
-        Ok(socket.can_send() || send_closed(socket))
+        Ok(self.ready(|socket| socket.can_send() || send_closed(socket)))
     }
 }
 
