@@ -6,6 +6,8 @@ use embedded_io_async::{Read, Write};
 
 use super::{is_timeout, Out, Reader, SplitWriter, Writer};
 use crate::frame::CloseCode;
+#[cfg(feature = "heapless")]
+use crate::proto::Owned;
 use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, Shared, MIN_BUFFER};
 use crate::{CloseFrame, Error, Event, Message, Status};
 
@@ -110,6 +112,30 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
                         let _ = self.flush().await;
                     }
                     return Ok(RawMessage::resolve(raw, buf));
+                }
+                Ok(Status::Partial) => self.wait().await?,
+                Err(e) => return Err(self.failed(e).await),
+            }
+        }
+    }
+
+    /// Reads a whole message into `storage` and moves it out as an [`Owned`] message
+    /// (feature `heapless`), for handing to another task: a data message larger than
+    /// `N` fails the connection with 1009. Interrupted by a timeout, call it again with
+    /// the same `storage`, which keeps what has arrived.
+    #[cfg(feature = "heapless")]
+    pub async fn read_owned<const N: usize>(
+        &mut self,
+        storage: &mut heapless::Vec<u8, N>,
+    ) -> Result<Owned<N>, Error<T::Error>> {
+        loop {
+            let buf = crate::proto::owned_storage(storage);
+            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
+                Ok(Status::Complete(raw)) => {
+                    if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
+                        let _ = self.flush().await;
+                    }
+                    return Ok(raw.into_owned(storage));
                 }
                 Ok(Status::Partial) => self.wait().await?,
                 Err(e) => return Err(self.failed(e).await),

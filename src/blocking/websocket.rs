@@ -6,6 +6,8 @@ use embedded_io::{Read, Write};
 
 use super::{fill, flush, run, Writer};
 use crate::frame::CloseCode;
+#[cfg(feature = "heapless")]
+use crate::proto::Owned;
 use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, MIN_BUFFER};
 use crate::{CloseFrame, Error, Event, Message, Status};
 
@@ -123,6 +125,30 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
                         let _ = flush(&mut self.io, &mut self.conn, self.tx);
                     }
                     return Ok(RawMessage::resolve(raw, buf));
+                }
+                Ok(Status::Partial) => self.wait()?,
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
+    }
+
+    /// Reads a whole message into `storage` and moves it out as an [`Owned`] message
+    /// (feature `heapless`), for handing to another task: a data message larger than
+    /// `N` fails the connection with 1009. Interrupted by a timeout, call it again with
+    /// the same `storage`, which keeps what has arrived.
+    #[cfg(feature = "heapless")]
+    pub fn read_owned<const N: usize>(
+        &mut self,
+        storage: &mut heapless::Vec<u8, N>,
+    ) -> Result<Owned<N>, Error<T::Error>> {
+        loop {
+            let buf = crate::proto::owned_storage(storage);
+            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
+                Ok(Status::Complete(raw)) => {
+                    if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
+                        let _ = flush(&mut self.io, &mut self.conn, self.tx);
+                    }
+                    return Ok(raw.into_owned(storage));
                 }
                 Ok(Status::Partial) => self.wait()?,
                 Err(e) => return Err(self.failed(e)),

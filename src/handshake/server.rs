@@ -101,6 +101,8 @@ pub struct RequestParser {
     headers: u16,
     max_headers: u16,
     key: [u8; KEY_LEN],
+    /// Headers the application asked to keep when the buffer is compacted.
+    keep: &'static [&'static str],
 }
 
 impl Default for RequestParser {
@@ -123,7 +125,17 @@ impl RequestParser {
             headers: 0,
             max_headers,
             key: [0; KEY_LEN],
+            keep: &[],
         }
+    }
+
+    /// Keeps these headers too (names compared without case) when a request larger than
+    /// the buffer is compacted ([`RequestParser::compact`]): `Cookie`, say, which a
+    /// browser sends to authenticate its WebSocket.
+    #[must_use]
+    pub const fn keep_headers(mut self, names: &'static [&'static str]) -> Self {
+        self.keep = names;
+        self
     }
 
     /// Parses what has arrived. `buf` is the whole request so far: the same bytes as on
@@ -157,8 +169,8 @@ impl RequestParser {
 
     /// Makes room in a full buffer: removes the complete header lines that ws13 has
     /// already taken what it needs from, keeping the request line and the headers the
-    /// application may still ask about (`Host`, `Origin`, `Sec-WebSocket-Protocol`), and
-    /// moves the rest of the buffer down. Returns the new length of `buf[..len]`.
+    /// application may still ask about (`Host`, `Origin`, `Sec-WebSocket-Protocol`, and
+    /// those of [`RequestParser::keep_headers`]), and moves the rest of the buffer down. Returns the new length of `buf[..len]`.
     ///
     /// A driver calls this when its buffer is full and the head is not complete, so a
     /// request larger than the buffer can still be read; [`Request::headers`] then shows
@@ -184,6 +196,10 @@ impl RequestParser {
                     [&b"host"[..], b"origin", b"sec-websocket-protocol"]
                         .iter()
                         .any(|kept| name.eq_ignore_ascii_case(kept))
+                        || self
+                            .keep
+                            .iter()
+                            .any(|kept| name.eq_ignore_ascii_case(kept.as_bytes()))
                 })
             };
             if keep {

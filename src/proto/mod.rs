@@ -17,6 +17,8 @@ use crate::frame::{CloseCode, HeaderError, OpCode, MAX_CONTROL_PAYLOAD};
 
 mod connection;
 mod keepalive;
+#[cfg(feature = "heapless")]
+mod owned;
 mod receiver;
 mod sender;
 #[cfg(test)]
@@ -27,6 +29,10 @@ pub use connection::{Connection, Output, Owed, Shared, MIN_BUFFER};
 #[cfg(feature = "async")]
 pub(crate) use connection::{Inbound, Outbound};
 pub use keepalive::{Keepalive, KeepaliveAction};
+#[cfg(feature = "heapless")]
+pub(crate) use owned::storage as owned_storage;
+#[cfg(feature = "heapless")]
+pub use owned::Owned;
 pub(crate) use receiver::RawEvent;
 
 /// Which end of the connection this is; it decides masking (RFC 6455 section 5.1).

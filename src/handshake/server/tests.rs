@@ -1,6 +1,7 @@
 //! Tests of `server`.
 
 use super::*;
+use std::format;
 use std::prelude::rust_2021::*;
 
 const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
@@ -196,5 +197,53 @@ fn header_count_limit() {
     assert_eq!(
         p.parse(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
         Err(RequestError::TooManyHeaders)
+    );
+}
+
+/// Reads `request` through a `buf_len`-byte buffer with `parser`, as a driver would, and
+/// returns the `Cookie` header the application then sees.
+fn cookie_through(request: &[u8], buf_len: usize, parser: RequestParser) -> Option<String> {
+    let mut buf = vec![0u8; buf_len];
+    let mut hs = Handshake::new(parser);
+    let mut fed = 0;
+    loop {
+        match hs.poll(&mut buf) {
+            Step::Request => return hs.request(&buf).header("cookie").map(String::from),
+            Step::Read => {
+                let room = hs.read_buffer(&mut buf);
+                let n = room.len().min(request.len() - fed).min(7);
+                room[..n].copy_from_slice(&request[fed..fed + n]);
+                hs.received(n);
+                fed += n;
+            }
+            other => std::panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_compacted_request_keeps_the_headers_asked_for() {
+    let mut request = String::from("GET /chat HTTP/1.1\r\nHost: h\r\nCookie: session=42\r\n");
+    for i in 0..10 {
+        request.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(60)));
+    }
+    request.push_str(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(request.len() > 700);
+    // Whole, the cookie is there; through 256 bytes, only if asked for.
+    assert_eq!(
+        cookie_through(request.as_bytes(), 2048, RequestParser::new()).as_deref(),
+        Some("session=42")
+    );
+    assert_eq!(
+        cookie_through(request.as_bytes(), 256, RequestParser::new()),
+        None
+    );
+    let keeping = RequestParser::new().keep_headers(&["Cookie"]);
+    assert_eq!(
+        cookie_through(request.as_bytes(), 256, keeping).as_deref(),
+        Some("session=42")
     );
 }
