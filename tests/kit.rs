@@ -1,6 +1,7 @@
-//! The test kit's whole-conversation checks (`ws13_testkit::checks`), the ones the
-//! microcontroller runs under QEMU, here on the host: every check over a matrix of
-//! transfer sizes, buffer sizes and seeds of injected faults.
+//! The test kit's checks (`ws13_testkit::checks`), the ones the microcontroller runs
+//! under QEMU, here on the host: the crate's parts one at a time, and every
+//! whole-conversation check over a matrix of transfer sizes, buffer sizes and seeds of
+//! injected faults.
 
 use ws13_testkit::checks::{self, Buffers, Config};
 
@@ -8,6 +9,14 @@ fn run(cfg: Config) {
     let mut b = Box::new(Buffers::new());
     if let Err((check, what)) = checks::all(&mut b, &cfg) {
         panic!("{check}: {what} ({cfg:?})");
+    }
+}
+
+#[test]
+fn every_part() {
+    let mut b = Box::new(Buffers::new());
+    if let Err((check, what)) = checks::all_parts(&mut b) {
+        panic!("{check}: {what}");
     }
 }
 
@@ -27,4 +36,19 @@ fn every_check_with_faults_over_many_seeds() {
         cfg.tx = [256, 300, 512][(seed / 3) as usize % 3];
         run(cfg);
     });
+}
+
+#[test]
+fn async_conversation_split_halves_at_several_segment_sizes() {
+    use ws13_testkit::checks::asynch::{self, Setup};
+    // A real executor, whose tasks sleep until woken: a missed wake-up hangs here.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for (segment, seed) in [(1, 1), (7, 2), (64, 3), (512, 4), (4096, 5)] {
+        let mut setup = Box::new(Setup::new());
+        if let Err(what) = rt.block_on(asynch::conversation(&mut setup, segment, seed)) {
+            panic!("async conversation, {segment}-byte segments: {what}");
+        }
+    }
 }
