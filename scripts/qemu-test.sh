@@ -36,8 +36,10 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
 done
 
 stage "QEMU checks on Cortex-M3 (cargo qemu-test, thumbv7m-none-eabi)"
-echo "     core: handshakes (RFC 6455 samples, refusals), frame headers, masking, UTF-8, close codes"
-echo "     conversation: server and client over in-memory transports, replayed client<->server"
+echo "     core: the kit's checks::PARTS: handshakes (RFC 6455 samples, byte-wise, refusals), frame"
+echo "           headers, masking, UTF-8, every close code; the connection's state (<= 80 bytes)"
+echo "     conversation: the kit's checks::CONVERSATIONS, both roles, segments of 1 to 4096 bytes,"
+echo "           then with timeouts, interruptions and short reads and writes injected"
 quiet_qemu cargo qemu-test --quiet
 
 stage "QEMU checks on Cortex-M0 (thumbv6m-none-eabi) and Cortex-M4F (thumbv7em-none-eabihf)"

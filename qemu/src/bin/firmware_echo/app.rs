@@ -4,8 +4,8 @@
 //! network and checks the results.
 
 use embedded_io::{Read, Write};
-use ws13::blocking::{Error, Incoming};
-use ws13::proto::Event;
+use ws13::blocking::Incoming;
+use ws13::{Error, Event};
 
 /// The device's page: it opens the socket back to the device and echoes through it.
 pub const PAGE: &[u8] = b"<!DOCTYPE html>
@@ -50,11 +50,17 @@ pub fn serve<T: Read + Write>(
     rx: &mut [u8],
     tx: &mut [u8],
 ) -> Result<Served, Error<T::Error>> {
-    // Malformed or oversized requests are refused (400/431) inside `read`.
-    let incoming = Incoming::read(socket, rx)?;
-    let request = incoming.request();
-    if !request.is_upgrade() {
-        if request.method() == "GET" && request.path() == "/" {
+    let mut incoming = Incoming::new(socket, rx);
+    // Malformed requests and invalid upgrades (bad key, wrong version, ...) are refused
+    // with their HTTP status inside `read`.
+    let request = incoming.read()?;
+    let upgrade = request.is_upgrade();
+    let page = request.method() == "GET" && request.path() == "/";
+    // Browsers send Origin: only the device's own page may open the socket.
+    let allowed = request.path() == "/ws" && request.origin().is_none_or(|o| o == ORIGIN);
+    let protocol = request.offers_protocol(PROTOCOL).then_some(PROTOCOL);
+    if !upgrade {
+        if page {
             let html = [("Content-Type", "text/html; charset=utf-8")];
             incoming.respond(200, &html, PAGE)?;
             return Ok(Served::Page);
@@ -62,28 +68,20 @@ pub fn serve<T: Read + Write>(
         incoming.respond(404, &[("Content-Type", "text/plain")], b"not found\n")?;
         return Ok(Served::NotFound);
     }
-    // Browsers send Origin: only the device's own page may open the socket.
-    if request.path() != "/ws" || request.origin().is_some_and(|o| o != ORIGIN) {
+    if !allowed {
         incoming.reject(403)?;
         return Ok(Served::Forbidden);
     }
-    let protocol = request.offers_protocol(PROTOCOL).then_some(PROTOCOL);
-    // Invalid upgrades (bad key, wrong version, ...) are refused inside `accept`.
     let mut ws = incoming.accept(tx, protocol)?;
     let (mut messages, mut bytes) = (0, 0);
     loop {
         let (event, mut writer) = ws.read_split()?;
         match event {
             // Echo each piece as it arrives, whatever the message's size.
-            Event::Data {
-                kind,
-                last,
-                payload,
-                ..
-            } => {
-                writer.send_fragment(kind, payload, last)?;
-                bytes += payload.len() as u32;
-                messages += u32::from(last);
+            Event::Data(piece) => {
+                writer.write_fragment(piece.kind, piece.payload, piece.last)?;
+                bytes += piece.payload.len() as u32;
+                messages += u32::from(piece.last);
             }
             // ws13 has already echoed the close.
             Event::Close(_) => return Ok(Served::Echo { messages, bytes }),
