@@ -7,42 +7,13 @@ use embedded_io::{Read, Write};
 use ws13::blocking::Incoming;
 use ws13::{Error, Event};
 
-/// The device's page: it opens the socket back to the device and echoes through it.
-pub const PAGE: &[u8] = b"<!DOCTYPE html>
-<html><head><meta charset=\"utf-8\"><title>ws13 device</title></head>
-<body><h1>ws13 echo</h1><pre id=\"log\"></pre>
-<script>
-const log = (s) => document.getElementById('log').textContent += s + '\\n';
-const ws = new WebSocket('ws://' + location.host + '/ws', ['ws13.echo']);
-ws.onopen = () => ws.send('hello from the browser');
-ws.onmessage = (e) => log('echo: ' + e.data);
-</script></body></html>
-";
-
-/// The only origin allowed to open the socket: pages served by this device.
-pub const ORIGIN: &str = "http://device.local";
-
-/// The subprotocol the device speaks.
-pub const PROTOCOL: &str = "ws13.echo";
+pub use crate::page::{Served, ORIGIN, PAGE, PROTOCOL};
 
 /// Receive and transmit buffers: fixed, static, sized for the application. 1 KiB each
 /// holds any control frame (the minimum is `ws13::blocking::MIN_BUFFER`, 131 bytes) and
 /// a typical request head; larger messages pass through in pieces.
 pub static mut RX: [u8; 1024] = [0; 1024];
 pub static mut TX: [u8; 1024] = [0; 1024];
-
-/// What one connection turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Served {
-    /// `GET /`: the page.
-    Page,
-    /// Any other plain request: 404.
-    NotFound,
-    /// An upgrade from a foreign origin or for another path: 403.
-    Forbidden,
-    /// A WebSocket session: messages and bytes echoed.
-    Echo { messages: u32, bytes: u32 },
-}
 
 /// Serves one connection on `socket`: the device's whole network application.
 pub fn serve<T: Read + Write>(

@@ -21,6 +21,7 @@
 #![no_main]
 
 mod app;
+mod page;
 mod stack;
 
 use core::ptr::addr_of_mut;
