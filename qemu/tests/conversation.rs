@@ -14,7 +14,9 @@
 //! Each runs at segment sizes of 1, 3, 7, 64 and 4096 bytes (the most one read or write
 //! moves), then again over transports that inject timeouts, interruptions, short reads
 //! and short writes at points chosen by a seed, where every interrupted call is made
-//! again with the same arguments, as ws13 asks.
+//! again with the same arguments, as ws13 asks; then over 20 more seeds, each also
+//! picking the segment size and the sizes of the receive and transmit buffers
+//! (`Config::varied`, the first 20 of the host's 200).
 #![no_std]
 #![no_main]
 
@@ -35,7 +37,7 @@ fn main() -> ! {
     let b: &'static mut Buffers = unsafe { &mut *addr_of_mut!(BUFS) };
     hprintln!("ws13 conversations on {}", core_name());
     let mut count = 0;
-    for cfg in Config::matrix() {
+    for cfg in Config::matrix().chain((100..120).map(Config::varied)) {
         if cfg.faults {
             hprintln!(
                 "segments of at most {} bytes, rx {} B, tx {} B, with timeouts, \

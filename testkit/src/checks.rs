@@ -145,6 +145,19 @@ impl Config {
         plain.chain(faulty)
     }
 
+    /// Faults from `seed`, over a segment size and buffer sizes that the seed also
+    /// picks: segments of 1 to 4096 bytes, receive buffers of 200 to 512 bytes, transmit
+    /// buffers of 256 to 512.
+    pub const fn varied(seed: u64) -> Self {
+        const SEGMENTS: [usize; 7] = [1, 2, 5, 13, 64, 300, 4096];
+        const RX: [usize; 4] = [200, 233, 256, 512];
+        const TX: [usize; 3] = [256, 300, 512];
+        let mut cfg = Config::new(SEGMENTS[(seed % 7) as usize]).with_faults(seed);
+        cfg.rx = RX[((seed / 7) % 4) as usize];
+        cfg.tx = TX[((seed / 3) % 3) as usize];
+        cfg
+    }
+
     fn reads(&self) -> Faults<'static> {
         let f = if self.faults {
             Faults::random(150, 100, 300)
