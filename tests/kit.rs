@@ -39,7 +39,9 @@ fn async_conversation_split_halves_at_several_segment_sizes() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    for (segment, seed) in [(1, 1), (7, 2), (64, 3), (512, 4), (4096, 5)] {
+    let segments = [1, 2, 3, 5, 7, 13, 64, 100, 300, 512, 4096];
+    for (i, segment) in segments.into_iter().cycle().take(55).enumerate() {
+        let seed = i as u64 + 1;
         let mut setup = Box::new(Setup::new());
         if let Err(what) = rt.block_on(asynch::conversation(&mut setup, segment, seed)) {
             panic!("async conversation, {segment}-byte segments: {what}");
