@@ -64,7 +64,8 @@ done
 
 stage "async driver on embassy-executor (qemu/async), Cortex-M0, M3 and M4"
 echo "     conversation: the kit's checks::asynch as tasks over an in-memory async pipe: a server,"
-echo "           the client's handshake, then its reader and writer halves (pings answered)"
+echo "           the client's handshake, then its reader and writer halves (pings answered);"
+echo "           then with every operation dropped at a wake-up and made again"
 for target in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
     echo "--- $target"
     quiet_qemu cargo test --quiet --manifest-path qemu/async/Cargo.toml --target "$target"

@@ -7,7 +7,9 @@
 //! more tasks, one reading (`checks::asynch::reader`) and one writing
 //! (`checks::asynch::writer`), which answers the pings the reader reads. The main task
 //! waits for all three and reports. The same pieces run on the host, joined in one
-//! future (tests/kit.rs). Rounds move at most 1, 7 and 512 bytes a read or write.
+//! future (tests/kit.rs). Rounds move at most 1, 7 and 512 bytes a read or write; in all
+//! but the first, every operation still not done when it is woken for the first (or
+//! second) time is dropped and made again, as a timeout by `select` would drop it.
 #![no_std]
 #![no_main]
 
@@ -23,8 +25,9 @@ use ws13_testkit::TestMask;
 
 ws13_qemu::exit_on_fault!();
 
-/// Segment size and seed of each round.
-const ROUNDS: [(usize, u64); 3] = [(1, 1), (7, 2), (512, 3)];
+/// Segment size, seed and patience (0: every operation awaited; n: dropped and made
+/// again at its n-th wake-up) of each round.
+const ROUNDS: [(usize, u64, u32); 4] = [(1, 1, 0), (1, 2, 1), (7, 3, 2), (512, 4, 1)];
 
 /// What a task ends with, for the main task to wait for and read.
 struct Report {
@@ -75,8 +78,14 @@ type ClientReader = Reader<'static, 'static, AsyncReadHalf<'static, PIPE>>;
 type ClientWriter = SplitWriter<'static, 'static, AsyncWriteHalf<'static, PIPE>, TestMask>;
 
 #[embassy_executor::task]
-async fn server(io: End, rx: &'static mut [u8], tx: &'static mut [u8], report: &'static Report) {
-    report.finish(asynch::server(io, rx, tx).await);
+async fn server(
+    io: End,
+    rx: &'static mut [u8],
+    tx: &'static mut [u8],
+    patience: u32,
+    report: &'static Report,
+) {
+    report.finish(asynch::server(io, rx, tx, patience).await);
 }
 
 #[embassy_executor::task]
@@ -86,9 +95,10 @@ async fn reader(
     expected: &'static mut [u8],
     msg: &'static mut [u8],
     echoed: &'static Flag,
+    patience: u32,
     report: &'static Report,
 ) {
-    let outcome = asynch::reader(half, seed, expected, msg, echoed).await;
+    let outcome = asynch::reader(half, seed, expected, msg, echoed, patience).await;
     report.finish(outcome.map(|()| 0));
 }
 
@@ -98,9 +108,10 @@ async fn writer(
     seed: u64,
     sent: &'static mut [u8],
     echoed: &'static Flag,
+    patience: u32,
     report: &'static Report,
 ) {
-    let outcome = asynch::writer(half, seed, sent, echoed).await;
+    let outcome = asynch::writer(half, seed, sent, echoed, patience).await;
     report.finish(outcome.map(|()| 0));
 }
 
@@ -121,7 +132,7 @@ async fn main(spawner: Spawner) {
         "ws13 async conversations on {}, embassy-executor (thread mode)",
         core_name()
     );
-    for (i, (segment, seed)) in ROUNDS.into_iter().enumerate() {
+    for (i, (segment, seed, patience)) in ROUNDS.into_iter().enumerate() {
         // SAFETY: each round's state is taken once, here, and nothing else refers to it.
         let round: &'static mut Round = unsafe { &mut *addr_of_mut!(STATE[i]) };
         let Round {
@@ -145,13 +156,23 @@ async fn main(spawner: Spawner) {
         let (duplex, shared, echoed) = (&*duplex, &*shared, &*echoed);
         let (server_report, reader_report, writer_report) =
             (&*server_report, &*reader_report, &*writer_report);
-        hprintln!("segments of at most {} bytes:", segment);
+        if patience == 0 {
+            hprintln!("segments of at most {} bytes:", segment);
+        } else {
+            hprintln!(
+                "segments of at most {} bytes, every operation dropped and made again at \
+                 wake-up {}:",
+                segment,
+                patience
+            );
+        }
         let (client_end, server_end) = duplex.ends(segment);
         spawn(
             spawner,
-            server(server_end, server_rx, server_tx, server_report),
+            server(server_end, server_rx, server_tx, patience, server_report),
         );
-        let connected = asynch::connect(client_end, client_rx, client_tx, seed as u32).await;
+        let connected =
+            asynch::connect(client_end, client_rx, client_tx, seed as u32, patience).await;
         let mut ws = None;
         check(
             "  main task: the client's handshake, ws13.echo chosen",
@@ -161,9 +182,12 @@ async fn main(spawner: Spawner) {
         let (r, w) = ws.split(shared, |end| end.split());
         spawn(
             spawner,
-            reader(r, seed, expected, msg, echoed, reader_report),
+            reader(r, seed, expected, msg, echoed, patience, reader_report),
         );
-        spawn(spawner, writer(w, seed, sent, echoed, writer_report));
+        spawn(
+            spawner,
+            writer(w, seed, sent, echoed, patience, writer_report),
+        );
         let served = server_report.outcome().await;
         let read = reader_report.outcome().await;
         let wrote = writer_report.outcome().await;

@@ -10,13 +10,18 @@
 //! answers for it), and the pong; then it tells the writer ([`Flag`]), which closes, and
 //! it reads the close's echo. The server checks that its ping was answered and that the
 //! close came, and returns the messages it echoed ([`MESSAGES`]).
+//!
+//! Each piece takes a `patience`: with 0, every operation is simply awaited; with `n`,
+//! an operation still not done when it is woken for the `n`-th time is dropped and made
+//! again with the same arguments, as a timeout by `select` would, until it completes
+//! (ws13 promises that a dropped operation is one a timeout interrupted).
 
 use core::future::{poll_fn, Future};
 use core::pin::pin;
 use core::task::Poll;
 
 use embedded_io_async::{Read, Write};
-use ws13::asynch::{Incoming, Reader, SplitWriter, WebSocket};
+use ws13::asynch::{Connecting, Incoming, Reader, SplitWriter, WebSocket};
 use ws13::proto::Shared;
 use ws13::{CloseCode, Error, Event, Message, MessageKind};
 
@@ -25,6 +30,29 @@ use crate::asyncio::{AsyncDuplex, Flag};
 use crate::drive::{fill_message, ECHO_PROTOCOL, ECHO_REQUEST};
 use crate::ensure;
 use crate::rng::TestMask;
+
+/// Awaits `$call`; with a patience of `n` > 0, drops its future when it is woken for the
+/// `n`-th time without being done, and makes the same call again, until it completes.
+macro_rules! again {
+    ($patience:expr, $call:expr) => {{
+        let patience: u32 = $patience;
+        loop {
+            let mut wakes = 0u32;
+            let mut call = pin!($call);
+            let done = poll_fn(|cx| {
+                if patience > 0 && wakes >= patience {
+                    return Poll::Ready(None);
+                }
+                wakes += 1;
+                call.as_mut().poll(cx).map(Some)
+            })
+            .await;
+            if let Some(out) = done {
+                break out;
+            }
+        }
+    }};
+}
 
 /// The lengths of the messages the writer sends: every length encoding, and messages
 /// larger than the connection's buffers and the pipe.
@@ -101,9 +129,10 @@ pub async fn server<T: Read + Write>(
     io: T,
     rx: &mut [u8],
     tx: &mut [u8],
+    patience: u32,
 ) -> Result<usize, &'static str> {
     let mut incoming = Incoming::new(io, rx);
-    let request = incoming.read().await.map_err(ws_failed)?;
+    let request = again!(patience, incoming.read()).map_err(ws_failed)?;
     ensure!(
         request.offers_protocol(ECHO_PROTOCOL),
         "ws13.echo not offered"
@@ -113,18 +142,17 @@ pub async fn server<T: Read + Write>(
         .map_err(ws_failed)?;
     let (mut messages, mut pongs) = (0, 0);
     loop {
-        let (event, mut writer) = ws.read_split().await.map_err(ws_failed)?;
+        let (event, mut writer) = again!(patience, ws.read_split()).map_err(ws_failed)?;
         match event {
             Event::Data(piece) => {
-                writer
-                    .write_fragment(piece.kind, piece.payload, piece.last)
-                    .await
+                let (kind, last) = (piece.kind, piece.last);
+                again!(patience, writer.write_fragment(kind, piece.payload, last))
                     .map_err(ws_failed)?;
                 if piece.last {
                     messages += 1;
                     if messages == 1 {
                         let ping = Message::Ping(SERVER_PING);
-                        writer.write(ping).await.map_err(ws_failed)?;
+                        again!(patience, writer.write(ping)).map_err(ws_failed)?;
                     }
                 }
             }
@@ -154,11 +182,13 @@ pub async fn connect<'b, T: Read + Write>(
     rx: &'b mut [u8],
     tx: &'b mut [u8],
     seed: u32,
+    patience: u32,
 ) -> Result<WebSocket<'b, T, TestMask>, &'static str> {
-    let (ws, protocol) = ws13::asynch::connect(io, rx, tx, &ECHO_REQUEST, TestMask(seed))
-        .await
-        .map_err(ws_failed)?;
+    let mut connecting =
+        Connecting::new(io, rx, tx, &ECHO_REQUEST, TestMask(seed)).map_err(ws_failed)?;
+    let protocol = again!(patience, connecting.handshake()).map_err(ws_failed)?;
     ensure!(protocol == Some(1), "ws13.echo was not chosen");
+    let (ws, _) = connecting.finish().await.map_err(ws_failed)?;
     Ok(ws)
 }
 
@@ -182,26 +212,19 @@ pub async fn writer<W: Write>(
     seed: u64,
     sent: &mut [u8],
     echoed: &Flag,
+    patience: u32,
 ) -> Outcome {
     for index in 0..SIZES.len() {
         let m = message(seed, index, sent)?;
-        w.send(m).await.map_err(ws_failed)?;
+        again!(patience, w.send(m)).map_err(ws_failed)?;
     }
     let mut out = w.writer();
     let text = MessageKind::Text;
-    out.write_fragment(text, "κό".as_bytes(), false)
-        .await
-        .map_err(ws_failed)?;
-    out.write(Message::Ping(b"between"))
-        .await
-        .map_err(ws_failed)?;
-    out.write_fragment(text, "σμε".as_bytes(), true)
-        .await
-        .map_err(ws_failed)?;
-    out.flush().await.map_err(ws_failed)?;
-    w.send(Message::Ping(CLIENT_PING))
-        .await
-        .map_err(ws_failed)?;
+    again!(patience, out.write_fragment(text, "κό".as_bytes(), false)).map_err(ws_failed)?;
+    again!(patience, out.write(Message::Ping(b"between"))).map_err(ws_failed)?;
+    again!(patience, out.write_fragment(text, "σμε".as_bytes(), true)).map_err(ws_failed)?;
+    again!(patience, out.flush()).map_err(ws_failed)?;
+    again!(patience, w.send(Message::Ping(CLIENT_PING))).map_err(ws_failed)?;
     let shared: &Shared = w.shared();
     loop {
         // Whichever comes first: the reader's signal, or an answer to send for it.
@@ -239,28 +262,29 @@ pub async fn reader<R: Read>(
     expected: &mut [u8],
     msg: &mut [u8],
     echoed: &Flag,
+    patience: u32,
 ) -> Outcome {
     for index in 0..SIZES.len() {
         let want = message(seed, index, expected)?;
-        let got = r.read_message(msg).await.map_err(ws_failed)?;
+        let got = again!(patience, r.read_message(msg)).map_err(ws_failed)?;
         ensure!(got == want, "an echo differs from its message");
         if index == 0 {
-            let got = r.read_message(msg).await.map_err(ws_failed)?;
+            let got = again!(patience, r.read_message(msg)).map_err(ws_failed)?;
             ensure!(
                 got == Message::Ping(SERVER_PING),
                 "not the server's ping after the first echo"
             );
         }
     }
-    let got = r.read_message(msg).await.map_err(ws_failed)?;
+    let got = again!(patience, r.read_message(msg)).map_err(ws_failed)?;
     ensure!(
         got == Message::Text("κόσμε"),
         "the fragmented message's echo differs"
     );
-    let got = r.read_message(msg).await.map_err(ws_failed)?;
+    let got = again!(patience, r.read_message(msg)).map_err(ws_failed)?;
     ensure!(got == Message::Pong(CLIENT_PING), "not the pong");
     echoed.set();
-    match r.read().await.map_err(ws_failed)? {
+    match again!(patience, r.read()).map_err(ws_failed)? {
         Event::Close(Some(c)) if c.code == CloseCode::NORMAL => {}
         _ => return Err("not the echo of the client's close"),
     }
@@ -299,9 +323,9 @@ pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 }
 
 /// The whole conversation in one future, over `setup` (new), the pipe moving at most
-/// `segment` bytes a call: the server, and the client's handshake and then its two
-/// halves, all polled together.
-pub async fn conversation(setup: &mut Setup, segment: usize, seed: u64) -> Outcome {
+/// `segment` bytes a call, every operation made with `patience`: the server, and the
+/// client's handshake and then its two halves, all polled together.
+pub async fn conversation(setup: &mut Setup, segment: usize, seed: u64, patience: u32) -> Outcome {
     let Setup {
         duplex,
         shared,
@@ -316,16 +340,16 @@ pub async fn conversation(setup: &mut Setup, segment: usize, seed: u64) -> Outco
     } = setup;
     let (client_end, server_end) = duplex.ends(segment);
     let client = async {
-        let ws = connect(client_end, client_rx, client_tx, seed as u32).await?;
+        let ws = connect(client_end, client_rx, client_tx, seed as u32, patience).await?;
         let (r, w) = ws.split(shared, |end| end.split());
         let (read, wrote) = join(
-            reader(r, seed, expected, msg, echoed),
-            writer(w, seed, sent, echoed),
+            reader(r, seed, expected, msg, echoed, patience),
+            writer(w, seed, sent, echoed, patience),
         )
         .await;
         read.and(wrote)
     };
-    let (served, client) = join(server(server_end, server_rx, server_tx), client).await;
+    let (served, client) = join(server(server_end, server_rx, server_tx, patience), client).await;
     client?;
     ensure!(
         served? == MESSAGES,
