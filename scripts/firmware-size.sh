@@ -3,18 +3,24 @@
 #
 #   scripts/firmware-size.sh [TARGET...]     (default: thumbv7em-none-eabihf thumbv6m-none-eabi)
 #
-# Part 1 builds two binaries of the qemu/ crate with its `size` profile (opt-level "s", LTO,
-# codegen-units 1, panic abort):
+# Part 1 builds two binaries of the qemu/ crate and one of qemu/async with their `size`
+# profile (opt-level "s", LTO, codegen-units 1, panic abort):
 #   firmware_lean   the firmware's application (qemu/src/bin/firmware_echo/app.rs: page,
 #                   upgrade, echo) over a stand-in socket, and nothing else: what ws13
 #                   costs a device;
 #   firmware_echo   the same application plus the scripted browser, the checks and
-#                   formatted output over semihosting (test harness, not firmware).
+#                   formatted output over semihosting (test harness, not firmware);
+#   firmware_async  firmware_lean's application on ws13's async driver (qemu/async/src/bin/
+#                   firmware_async: the same page, upgrade and echo, awaited) over an async
+#                   stand-in socket, run by embassy-executor's thread-mode executor: what
+#                   the async driver costs next to the blocking one.
 # For each it prints .text/.rodata/.data/.bss (arm-none-eabi-size -A) and how much of
 # .text is in symbols of ws13, sha1_smol and base64ct (arm-none-eabi-nm -S -C). With LTO,
 # code inlined into a caller counts as the caller's: the ws13 figure is a lower bound,
 # and the application's own functions (serve, main) hold the rest of ws13's inlined code.
-# Then it runs both size builds under QEMU, which prints the stack used by serve().
+# Then it runs the size builds under QEMU, which print the stack used by serve() (and, for
+# firmware_async, the size of serve()'s future, which lives in the task's static storage),
+# and compares firmware_async with firmware_lean.
 #
 # Part 2 compares ws13 with embedded-websocket 0.9.5 on one firmware skeleton (qemu/size,
 # its own workspace, same profile plus line tables): `skeleton` (scripted transport, stack
@@ -37,12 +43,26 @@ if ! command -v python3 >/dev/null; then
     "${sudo[@]}" apt-get update -qq
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-minimal >/dev/null
 fi
-# Where cargo puts the qemu crate's builds (its own workspace: qemu/target).
+# Where cargo puts the qemu crates' builds (their own workspaces: qemu/target and
+# qemu/async/target).
 target_dir="${CARGO_TARGET_DIR:-qemu/target}"
+async_target_dir="${CARGO_TARGET_DIR:-qemu/async/target}"
 
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(thumbv7em-none-eabihf thumbv6m-none-eabi)
-bins=(firmware_lean firmware_echo)
+bins=(firmware_lean firmware_echo firmware_async)
+
+# The manifest and the ELF of a size build of $1 for target $2.
+manifest_of() {
+    if [ "$1" = firmware_async ]; then echo qemu/async/Cargo.toml; else echo qemu/Cargo.toml; fi
+}
+elf_of() {
+    if [ "$1" = firmware_async ]; then
+        echo "$async_target_dir/$2/size/$1"
+    else
+        echo "$target_dir/$2/size/$1"
+    fi
+}
 
 # Sum of the sizes of text symbols whose demangled name contains $2, in ELF $1.
 text_of() {
@@ -57,9 +77,9 @@ printf '%-22s %-14s %7s %8s %6s %6s %7s | %6s %6s %9s %8s\n' \
     target binary .text .rodata .data .bss flash ws13 "(%)" sha1_smol base64ct
 for target in "${targets[@]}"; do
     for bin in "${bins[@]}"; do
-        cargo build --quiet --manifest-path qemu/Cargo.toml --profile size --target "$target" \
-            --bin "$bin"
-        elf="$target_dir/$target/size/$bin"
+        cargo build --quiet --manifest-path "$(manifest_of "$bin")" --profile size \
+            --target "$target" --bin "$bin"
+        elf=$(elf_of "$bin" "$target")
         text=$(section "$elf" .text)
         rodata=$(section "$elf" .rodata)
         data=$(section "$elf" .data)
@@ -84,13 +104,34 @@ for target in "${targets[@]}"; do
 done
 
 printf '\nStack, size builds under QEMU:\n'
+declare -A future=()
 for target in "${targets[@]}"; do
     for bin in "${bins[@]}"; do
         printf '  %-22s %-14s ' "$target" "$bin"
-        cargo run --quiet --manifest-path qemu/Cargo.toml --profile size --target "$target" \
-            --bin "$bin" 2>/dev/null | grep -E '^(stack|firmware_lean)' | tr '\n' ' '
+        if ! out=$(cargo run --quiet --manifest-path "$(manifest_of "$bin")" --profile size \
+            --target "$target" --bin "$bin" 2>/dev/null); then
+            printf '\nfirmware-size: %s failed under QEMU on %s:\n%s\n' "$bin" "$target" "$out" >&2
+            exit 1
+        fi
+        grep -E '^(stack|firmware_lean|firmware_async)' <<<"$out" | tr '\n' ' '
         echo
+        [ "$bin" = firmware_async ] &&
+            future[$target]=$(sed -n "s/.*serve()'s future: \([0-9]*\) bytes.*/\1/p" <<<"$out")
     done
+done
+
+# The async driver against the blocking one: the same application, the same profile.
+printf '\nws13 async (firmware_async, on embassy-executor) against blocking (firmware_lean):\n'
+for target in "${targets[@]}"; do
+    lean=$(elf_of firmware_lean "$target")
+    async=$(elf_of firmware_async "$target")
+    lean_text=$(section "$lean" .text)
+    async_text=$(section "$async" .text)
+    executor=$(text_of "$async" "embassy_executor")
+    printf '  %-22s .text %6d blocking, %6d async (%+d, of which embassy-executor %d); ' \
+        "$target" "$lean_text" "$async_text" "$((async_text - lean_text))" "$executor"
+    printf '.bss %d and %d; serve()'"'"'s future %s bytes\n' "$(section "$lean" .bss)" \
+        "$(section "$async" .bss)" "${future[$target]:-?}"
 done
 
 # Part 2: ws13 against embedded-websocket on one skeleton.

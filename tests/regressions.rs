@@ -292,3 +292,78 @@ fn a_send_interrupted_by_a_write_fault_goes_on_or_fails_cleanly() {
     sends_survive_write_faults(NoMask);
     sends_survive_write_faults(TestMask(5));
 }
+
+/// An async send whose future is dropped in its flush (as `select` with a timer drops
+/// it) and is then made again sends its message once: a dropped operation is the same
+/// as one a timeout interrupted. (Found porting the QEMU checks to the async driver: the
+/// send was marked as needing only its flush after the flush failed, never when its
+/// future was dropped, so the same send made again encoded the message a second time.)
+#[test]
+fn an_async_send_dropped_in_its_flush_and_made_again_sends_once() {
+    use embedded_io_async::Read;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    use ws13_testkit::asyncio::{AsyncDuplex, AsyncEnd};
+    use ws13_testkit::checks::asynch::join;
+
+    fn poll_once<F: Future>(f: F) -> Poll<F::Output> {
+        pin!(f)
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+    }
+    // Takes what the pipe holds (16 bytes at most).
+    fn drain(end: &mut AsyncEnd<'_, 16>, into: &mut Vec<u8>) {
+        let mut buf = [0u8; 16];
+        if let Poll::Ready(Ok(n)) = poll_once(end.read(&mut buf)) {
+            into.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    let payload = [7u8; 100];
+    for polls in [1, 4] {
+        // A pipe of 16 bytes: the 106-byte frame cannot go out in one poll.
+        let duplex = AsyncDuplex::<16>::new();
+        let (client_end, mut server_end) = duplex.ends(usize::MAX);
+        let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+        let mut ws = ws13::asynch::WebSocket::from_upgraded(
+            client_end,
+            &mut rx,
+            0..0,
+            &mut tx,
+            0,
+            TestMask(1),
+        )
+        .unwrap();
+        let mut received = Vec::new();
+        {
+            let mut send = pin!(ws.send(Message::Binary(&payload)));
+            for _ in 0..polls {
+                let polled = send.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                assert!(polled.is_pending(), "the pipe cannot take the frame yet");
+                drain(&mut server_end, &mut received);
+            }
+        } // dropped in its flush
+          // The same send made again, the peer reading meanwhile.
+        let reading = async {
+            let mut buf = [0u8; 64];
+            while let Ok(n @ 1..) = server_end.read(&mut buf).await {
+                received.extend_from_slice(&buf[..n]);
+            }
+        };
+        let sending = async {
+            ws.send(Message::Binary(&payload)).await.unwrap();
+            drop(ws);
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(join(sending, reading));
+        assert_eq!(
+            messages(Role::Client, &received).unwrap(),
+            vec![Msg::Binary(payload.to_vec())],
+            "{} bytes went out for one 106-byte frame",
+            received.len()
+        );
+    }
+}

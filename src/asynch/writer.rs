@@ -57,9 +57,12 @@ impl<'w, T: Write, M: Masking, S: Answers + Copy> Writer<'w, T, M, S> {
         if self.out.start_send(&message) {
             self.write(message).await?;
         }
+        // Marked before the flush, not after it fails: a send whose future is dropped in
+        // its flush is one a timeout interrupted, and made again it only flushes.
+        self.out.send_interrupted(&message);
         let flushed = self.flush().await;
-        if matches!(&flushed, Err(Error::Io(_))) {
-            self.out.send_interrupted(&message);
+        if !matches!(&flushed, Err(Error::Io(_))) {
+            self.out.send_flushed();
         }
         flushed
     }

@@ -15,6 +15,18 @@
 //! [`Config::faults`], the transports inject timeouts, interruptions, short reads and
 //! short writes at random points chosen by the seed, and each interrupted call is made
 //! again, as ws13 asks.
+//!
+//! Two lists name them, for runners that report check by check: [`CONVERSATIONS`], whole
+//! conversations for one [`Config`] ([`all`] runs them), and [`PARTS`], the crate's parts
+//! one at a time (handshakes, frame headers, masking, UTF-8, close codes), which need no
+//! configuration. With feature `async`, `asynch` holds the pieces of a conversation of
+//! ws13's async driver, for the tasks of an executor to run.
+
+#[cfg(feature = "async")]
+pub mod asynch;
+mod parts;
+
+pub use parts::*;
 
 use ws13::blocking::{Connecting, Incoming, Ready};
 use ws13::frame::OpCode;
@@ -28,7 +40,7 @@ use crate::pipe::Duplex;
 use crate::rng::TestMask;
 use crate::script::{Faults, Script};
 use crate::storage::{Fixed, Storage};
-use crate::wire::{expect_messages, Frames, Keys};
+use crate::wire::{expect_messages, write_frame, Frames, Keys};
 use crate::{ensure, retry};
 
 /// A check's outcome.
@@ -131,6 +143,19 @@ impl Config {
             .zip(1u64..)
             .map(|(s, seed)| Config::new(s).with_faults(seed));
         plain.chain(faulty)
+    }
+
+    /// Faults from `seed`, over a segment size and buffer sizes that the seed also
+    /// picks: segments of 1 to 4096 bytes, receive buffers of 200 to 512 bytes, transmit
+    /// buffers of 256 to 512.
+    pub const fn varied(seed: u64) -> Self {
+        const SEGMENTS: [usize; 7] = [1, 2, 5, 13, 64, 300, 4096];
+        const RX: [usize; 4] = [200, 233, 256, 512];
+        const TX: [usize; 3] = [256, 300, 512];
+        let mut cfg = Config::new(SEGMENTS[(seed % 7) as usize]).with_faults(seed);
+        cfg.rx = RX[((seed / 7) % 4) as usize];
+        cfg.tx = TX[((seed / 3) % 3) as usize];
+        cfg
     }
 
     fn reads(&self) -> Faults<'static> {
@@ -538,23 +563,57 @@ pub fn loopback_echo(b: &mut Buffers, cfg: &Config) -> Outcome {
     Ok(())
 }
 
-/// A client sends a 2000-byte text frame that stops being UTF-8 at byte 100 (or, with
-/// `utf8 == false`, a frame with a reserved bit set): ws13's server must fail the
-/// connection with 1007 (or 1002), write its close frame and nothing else after the
-/// 101, and refuse every later call with `Closed`.
+/// How [`server_fails_with`]'s client breaks the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A 2000-byte text frame that stops being UTF-8 at byte 100: 1007, at once.
+    InvalidUtf8,
+    /// A frame with a reserved bit set: 1002.
+    ReservedBit,
+    /// An unmasked frame: 1002.
+    Unmasked,
+}
+
+/// [`server_fails_with`]: invalid UTF-8 (`utf8`), or else a reserved bit.
 pub fn server_fails(b: &mut Buffers, cfg: &Config, utf8: bool) -> Outcome {
+    let violation = if utf8 {
+        Violation::InvalidUtf8
+    } else {
+        Violation::ReservedBit
+    };
+    server_fails_with(b, cfg, violation)
+}
+
+/// A client breaks the protocol as `violation` says: ws13's server must fail the
+/// connection with the violation's close code, write its close frame and nothing else
+/// after the 101, and refuse every later call with `Closed`. Invalid UTF-8 fails at
+/// once: nothing is read beyond the receive buffer that brought in the bad byte.
+pub fn server_fails_with(b: &mut Buffers, cfg: &Config, violation: Violation) -> Outcome {
     let (len, _, masks) = client_request(cfg.seed as u32, &mut b.scratch)?;
     let mut bad = [b'a'; 2000];
     let mut script = Frames::new(Fixed::new(&mut b.script), Keys::Test(masks));
     script.bytes(&b.scratch[..len]);
-    if utf8 {
-        bad[100] = 0xC0;
-        script.frame(true, OpCode::Text, &bad);
-    } else {
-        script.frame(true, OpCode::Text, b"x");
-        let start = script.storage().bytes().len() - 7;
-        script.storage().bytes_mut()[start] |= 0x40;
-    }
+    let (want, code) = match violation {
+        Violation::InvalidUtf8 => {
+            bad[100] = 0xC0;
+            script.frame(true, OpCode::Text, &bad);
+            (ProtocolError::InvalidUtf8, 1007)
+        }
+        Violation::ReservedBit => {
+            script.frame(true, OpCode::Text, b"x");
+            let start = script.storage().bytes().len() - 7;
+            script.storage().bytes_mut()[start] |= 0x40;
+            let reserved = ProtocolError::Header(ws13::frame::HeaderError::ReservedBits);
+            (reserved, 1002)
+        }
+        Violation::Unmasked => {
+            let mut frame = [0u8; 16];
+            let n = write_frame(&mut frame, true, OpCode::Text, None, b"unmasked")
+                .ok_or("the frame does not fit")?;
+            script.bytes(&frame[..n]);
+            (ProtocolError::UnmaskedFrame, 1002)
+        }
+    };
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
     let mut incoming = Incoming::new(&mut io, &mut b.rx[..cfg.rx]);
@@ -568,14 +627,6 @@ pub fn server_fails(b: &mut Buffers, cfg: &Config, utf8: bool) -> Outcome {
             Err(e) => break e,
         }
     };
-    let (want, code) = if utf8 {
-        (ProtocolError::InvalidUtf8, 1007)
-    } else {
-        (
-            ProtocolError::Header(ws13::frame::HeaderError::ReservedBits),
-            1002,
-        )
-    };
     ensure!(
         matches!(error, Error::Protocol(e) if e == want),
         "not the protocol error expected"
@@ -587,6 +638,12 @@ pub fn server_fails(b: &mut Buffers, cfg: &Config, utf8: bool) -> Outcome {
     );
     // A timeout may have kept the close frame in the buffer: it still goes out.
     retry!(ws.flush()).map_err(ws_failed)?;
+    if violation == Violation::InvalidUtf8 {
+        ensure!(
+            io.unread() + 101 + cfg.rx >= bad.len(),
+            "read on past the invalid byte"
+        );
+    }
     let out = io.into_output().into_bytes();
     ensure!(out.starts_with(b"HTTP/1.1 101 "), "no 101 response");
     let head = crate::consts::head_len(out).ok_or("no end to the 101 response")?;
@@ -630,6 +687,10 @@ pub fn client_fails(b: &mut Buffers, cfg: &Config) -> Outcome {
     );
     retry!(ws.flush()).map_err(ws_failed)?;
     ensure!(
+        matches!(ws.read_message(&mut b.msg2), Err(Error::Closed)),
+        "a read after the failure"
+    );
+    ensure!(
         matches!(ws.send(Message::Text("after")), Err(Error::Closed)),
         "a send after the failure"
     );
@@ -649,22 +710,177 @@ pub fn client_fails(b: &mut Buffers, cfg: &Config) -> Outcome {
     )
 }
 
-/// Every check above, for one configuration; the first failure names its check.
+/// ws13's client starts the close handshake: it sends a binary message in two
+/// fragments, then closes; `close` sends its close frame and reads on, discarding the
+/// scripted server's last text and a ping (no pong may follow a close), until the
+/// server's close. The client's output must be exactly the two fragments and its close.
+pub fn client_closes(b: &mut Buffers, cfg: &Config) -> Outcome {
+    let seed = cfg.seed as u32 ^ 0x00C1_05E5;
+    let mut script = Frames::new(Fixed::new(&mut b.script), Keys::None);
+    let (req_len, masks) = server_answer(&mut script, &mut b.scratch, seed)?;
+    script.text("last words").ping(b"late").close(1000, "");
+    let input = script.finish()?;
+    let mut io = cfg.script(input, &mut b.out);
+    let mut connecting = Connecting::new(
+        &mut io,
+        &mut b.rx[..cfg.rx],
+        &mut b.tx[..cfg.tx],
+        &ECHO_REQUEST,
+        TestMask(seed),
+    )
+    .map_err(ws_failed)?;
+    retry!(connecting.handshake()).map_err(ws_failed)?;
+    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let binary = MessageKind::Binary;
+    retry!(ws.writer().write_fragment(binary, b"\x01\x02", false)).map_err(ws_failed)?;
+    retry!(ws.writer().write_fragment(binary, b"\x03", true)).map_err(ws_failed)?;
+    retry!(ws.flush()).map_err(ws_failed)?;
+    retry!(ws.close(CloseCode::NORMAL, "done")).map_err(ws_failed)?;
+    ensure!(
+        ws.is_closed(),
+        "the close handshake is over, but not closed"
+    );
+    ensure!(
+        matches!(ws.read(), Err(Error::Closed)),
+        "a read after the close"
+    );
+    ensure!(io.unread() == 0, "the client left input unread");
+    let out = io.into_output().into_bytes();
+    let (start, frames) = client_frames(out, &b.scratch[..req_len], masks)?;
+    ensure!(frames == 3, "not two fragments and a close");
+    expect_messages(
+        Role::Client,
+        &mut out[start..],
+        &mut b.msg2,
+        &[
+            Message::Binary(b"\x01\x02\x03"),
+            Message::Close(Some(CloseFrame {
+                code: CloseCode::NORMAL,
+                reason: "done",
+            })),
+        ],
+    )
+}
+
+/// The most steps [`client_server_conversation`]'s server takes.
+const MAX_STEPS: u32 = 100_000;
+
+/// ws13's client, written as a program of blocking calls, against ws13's server
+/// ([`EchoServer`]) over an in-memory pipe moving at most `cfg.segment` bytes a call, in
+/// one thread: whenever a call of the client's would block (it times out), the server
+/// takes a step, and the call is made again. The client sends text and a 300-byte
+/// binary, a text message in two fragments with a ping between them, and a ping; it reads
+/// each echo whole (`read_message` drops the pong that comes between the echoed
+/// fragments) and the last pong, then closes.
+pub fn client_server_conversation(b: &mut Buffers, cfg: &Config) -> Outcome {
+    let duplex = Duplex::new(&mut b.script[..LOOPBACK_PIPE], &mut b.out[..LOOPBACK_PIPE]);
+    let (client_end, server_end) = duplex.ends();
+    let mut server = EchoServer::new(
+        server_end.max_io(cfg.segment),
+        &mut b.peer_rx[..cfg.rx],
+        &mut b.peer_tx[..cfg.tx],
+        &mut b.scratch,
+        cfg.mode(),
+    );
+    let mut steps = 0;
+    // The client's call, made again after each timeout, the server stepping in between.
+    macro_rules! call {
+        ($call:expr) => {
+            loop {
+                match $call {
+                    Err(e) if e.is_timeout() => {
+                        steps += 1;
+                        ensure!(steps < MAX_STEPS, "the conversation makes no progress");
+                        server.step().map_err(failed)?;
+                    }
+                    other => break other.map_err(ws_failed)?,
+                }
+            }
+        };
+    }
+    let mut connecting = Connecting::new(
+        client_end.max_io(cfg.segment),
+        &mut b.rx[..cfg.rx],
+        &mut b.tx[..cfg.tx],
+        &ECHO_REQUEST,
+        TestMask(cfg.seed as u32),
+    )
+    .map_err(ws_failed)?;
+    let protocol = call!(connecting.handshake());
+    ensure!(protocol == Some(1), "ws13.echo was not chosen");
+    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let msg = &mut b.msg;
+    let big = big();
+    for message in [Message::Text("Hello"), Message::Binary(&big)] {
+        call!(ws.send(message));
+        ensure!(
+            call!(ws.read_message(msg)) == message,
+            "the echo differs from the message"
+        );
+    }
+    let text = MessageKind::Text;
+    call!(ws.writer().write_fragment(text, "κό".as_bytes(), false));
+    call!(ws.write(Message::Ping(b"between")));
+    call!(ws.writer().write_fragment(text, "σμε".as_bytes(), true));
+    call!(ws.flush());
+    ensure!(
+        call!(ws.read_message(msg)) == Message::Text("κόσμε"),
+        "the fragmented message's echo differs"
+    );
+    call!(ws.send(Message::Ping(b"are you there?")));
+    ensure!(
+        call!(ws.read_message(msg)) == Message::Pong(b"are you there?"),
+        "not the pong"
+    );
+    call!(ws.close(CloseCode::NORMAL, "bye"));
+    ensure!(
+        ws.is_closed(),
+        "the close handshake is over, but not closed"
+    );
+    while !server.step().map_err(failed)? {
+        steps += 1;
+        ensure!(steps < MAX_STEPS, "the server does not finish");
+    }
+    ensure!(server.messages == 3, "the server saw other messages");
+    Ok(())
+}
+
+/// A whole-conversation check.
+pub type Conversation = fn(&mut Buffers, &Config) -> Outcome;
+
+/// Every whole-conversation check, with its name.
+pub const CONVERSATIONS: [(&str, Conversation); 10] = [
+    ("server_echo_conversation", server_echo_conversation),
+    ("client_conversation", client_conversation),
+    ("client_closes", client_closes),
+    ("client_streams_a_frame", client_streams_a_frame),
+    ("client_server_conversation", client_server_conversation),
+    ("loopback_echo", loopback_echo),
+    ("server_fails (UTF-8)", |b, c| {
+        server_fails_with(b, c, Violation::InvalidUtf8)
+    }),
+    ("server_fails (reserved bit)", |b, c| {
+        server_fails_with(b, c, Violation::ReservedBit)
+    }),
+    ("server_fails (unmasked frame)", |b, c| {
+        server_fails_with(b, c, Violation::Unmasked)
+    }),
+    ("client_fails", client_fails),
+];
+
+/// Every conversation check ([`CONVERSATIONS`]), for one configuration; the first
+/// failure names its check.
 pub fn all(b: &mut Buffers, cfg: &Config) -> Result<(), (&'static str, &'static str)> {
-    type Check = fn(&mut Buffers, &Config) -> Outcome;
-    let checks: [(&str, Check); 7] = [
-        ("server_echo_conversation", server_echo_conversation),
-        ("client_conversation", client_conversation),
-        ("client_streams_a_frame", client_streams_a_frame),
-        ("loopback_echo", loopback_echo),
-        ("server_fails (UTF-8)", |b, c| server_fails(b, c, true)),
-        ("server_fails (reserved bit)", |b, c| {
-            server_fails(b, c, false)
-        }),
-        ("client_fails", client_fails),
-    ];
-    for (name, check) in checks {
+    for (name, check) in CONVERSATIONS {
         check(b, cfg).map_err(|e| (name, e))?;
+    }
+    Ok(())
+}
+
+/// Every check of the crate's parts ([`PARTS`]); the first failure names its check.
+pub fn all_parts(b: &mut Buffers) -> Result<(), (&'static str, &'static str)> {
+    for (name, check) in PARTS {
+        check(b).map_err(|e| (name, e))?;
     }
     Ok(())
 }

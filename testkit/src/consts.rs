@@ -3,6 +3,9 @@
 /// The `Sec-WebSocket-Key` of RFC 6455's sample request.
 pub const RFC_KEY: &[u8; 24] = b"dGhlIHNhbXBsZSBub25jZQ==";
 
+/// The nonce behind [`RFC_KEY`] (RFC 6455 section 4.1: 16 bytes, sent in base64).
+pub const RFC_NONCE: [u8; 16] = *b"the sample nonce";
+
 /// The `Sec-WebSocket-Accept` that answers [`RFC_KEY`].
 pub const RFC_ACCEPT: &[u8; 28] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
@@ -22,6 +25,12 @@ Upgrade: websocket\r\n\
 Connection: Upgrade\r\n\
 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
 Sec-WebSocket-Protocol: chat\r\n\r\n";
+
+/// RFC 6455 section 5.7's masked "Hello": one text frame from a client, key
+/// `37 fa 21 3d`.
+pub const RFC_MASKED_HELLO: [u8; 11] = [
+    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+];
 
 /// An upgrade request as Chromium sends it, over 500 bytes: a query, an `Origin`, a
 /// permessage-deflate offer (which ws13 declines), subprotocols `ws13.echo` and `chat`,

@@ -330,6 +330,12 @@ impl<M: Masking> Outbound<M> {
             self.resume = send_id(message);
         }
     }
+
+    /// The flush of a send ended (done, or failed for good): the next send is a new one.
+    #[cfg(feature = "async")]
+    pub(crate) fn send_flushed(&mut self) {
+        self.flags &= !UNFLUSHED;
+    }
 }
 
 /// What tells one send from another: its payload's length.

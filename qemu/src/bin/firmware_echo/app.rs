@@ -4,26 +4,10 @@
 //! network and checks the results.
 
 use embedded_io::{Read, Write};
-use ws13::blocking::{Error, Incoming};
-use ws13::proto::Event;
+use ws13::blocking::Incoming;
+use ws13::{Error, Event};
 
-/// The device's page: it opens the socket back to the device and echoes through it.
-pub const PAGE: &[u8] = b"<!DOCTYPE html>
-<html><head><meta charset=\"utf-8\"><title>ws13 device</title></head>
-<body><h1>ws13 echo</h1><pre id=\"log\"></pre>
-<script>
-const log = (s) => document.getElementById('log').textContent += s + '\\n';
-const ws = new WebSocket('ws://' + location.host + '/ws', ['ws13.echo']);
-ws.onopen = () => ws.send('hello from the browser');
-ws.onmessage = (e) => log('echo: ' + e.data);
-</script></body></html>
-";
-
-/// The only origin allowed to open the socket: pages served by this device.
-pub const ORIGIN: &str = "http://device.local";
-
-/// The subprotocol the device speaks.
-pub const PROTOCOL: &str = "ws13.echo";
+pub use crate::page::{Served, ORIGIN, PAGE, PROTOCOL};
 
 /// Receive and transmit buffers: fixed, static, sized for the application. 1 KiB each
 /// holds any control frame (the minimum is `ws13::blocking::MIN_BUFFER`, 131 bytes) and
@@ -31,30 +15,23 @@ pub const PROTOCOL: &str = "ws13.echo";
 pub static mut RX: [u8; 1024] = [0; 1024];
 pub static mut TX: [u8; 1024] = [0; 1024];
 
-/// What one connection turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Served {
-    /// `GET /`: the page.
-    Page,
-    /// Any other plain request: 404.
-    NotFound,
-    /// An upgrade from a foreign origin or for another path: 403.
-    Forbidden,
-    /// A WebSocket session: messages and bytes echoed.
-    Echo { messages: u32, bytes: u32 },
-}
-
 /// Serves one connection on `socket`: the device's whole network application.
 pub fn serve<T: Read + Write>(
     socket: T,
     rx: &mut [u8],
     tx: &mut [u8],
 ) -> Result<Served, Error<T::Error>> {
-    // Malformed or oversized requests are refused (400/431) inside `read`.
-    let incoming = Incoming::read(socket, rx)?;
-    let request = incoming.request();
-    if !request.is_upgrade() {
-        if request.method() == "GET" && request.path() == "/" {
+    let mut incoming = Incoming::new(socket, rx);
+    // Malformed requests and invalid upgrades (bad key, wrong version, ...) are refused
+    // with their HTTP status inside `read`.
+    let request = incoming.read()?;
+    let upgrade = request.is_upgrade();
+    let page = request.method() == "GET" && request.path() == "/";
+    // Browsers send Origin: only the device's own page may open the socket.
+    let allowed = request.path() == "/ws" && request.origin().is_none_or(|o| o == ORIGIN);
+    let protocol = request.offers_protocol(PROTOCOL).then_some(PROTOCOL);
+    if !upgrade {
+        if page {
             let html = [("Content-Type", "text/html; charset=utf-8")];
             incoming.respond(200, &html, PAGE)?;
             return Ok(Served::Page);
@@ -62,28 +39,20 @@ pub fn serve<T: Read + Write>(
         incoming.respond(404, &[("Content-Type", "text/plain")], b"not found\n")?;
         return Ok(Served::NotFound);
     }
-    // Browsers send Origin: only the device's own page may open the socket.
-    if request.path() != "/ws" || request.origin().is_some_and(|o| o != ORIGIN) {
+    if !allowed {
         incoming.reject(403)?;
         return Ok(Served::Forbidden);
     }
-    let protocol = request.offers_protocol(PROTOCOL).then_some(PROTOCOL);
-    // Invalid upgrades (bad key, wrong version, ...) are refused inside `accept`.
     let mut ws = incoming.accept(tx, protocol)?;
     let (mut messages, mut bytes) = (0, 0);
     loop {
         let (event, mut writer) = ws.read_split()?;
         match event {
             // Echo each piece as it arrives, whatever the message's size.
-            Event::Data {
-                kind,
-                last,
-                payload,
-                ..
-            } => {
-                writer.send_fragment(kind, payload, last)?;
-                bytes += payload.len() as u32;
-                messages += u32::from(last);
+            Event::Data(piece) => {
+                writer.write_fragment(piece.kind, piece.payload, piece.last)?;
+                bytes += piece.payload.len() as u32;
+                messages += u32::from(piece.last);
             }
             // ws13 has already echoed the close.
             Event::Close(_) => return Ok(Served::Echo { messages, bytes }),

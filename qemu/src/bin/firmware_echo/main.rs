@@ -14,22 +14,28 @@
 //! a close. Each connection's bytes go through the same `serve` a device would run on
 //! its TCP socket. Afterwards the browser checks everything it received, and the run
 //! reports the stack depth of the server path (measured by painting the stack) and exits
-//! with success or failure.
+//! with success or failure. The browser is made of the test kit's parts: a scripted
+//! transport (`Script`), frames masked as a client masks them (`Frames`), and the
+//! checking decoder a peer would read with (`Decoder`, `expect_messages`).
 #![no_std]
 #![no_main]
 
 mod app;
+mod page;
 mod stack;
 
 use core::ptr::addr_of_mut;
 
 use app::{serve, Served, ORIGIN, RX, TX};
 use cortex_m_rt::entry;
-use ws13::blocking::MaskSource;
 use ws13::frame::OpCode;
 use ws13::handshake::client::{ClientRequest, ResponseParser};
 use ws13::proto::Role;
-use ws13_qemu::{fail, hprintln, pass, Log, Pipe, Script, Seen, TestRng};
+use ws13::{CloseCode, CloseFrame, MaskSource, Message};
+use ws13_qemu::{fail, hprintln, pass};
+use ws13_testkit::consts::head_len;
+use ws13_testkit::wire::{expect_messages, Decoder, Frames, Keys};
+use ws13_testkit::{Faults, Fixed, Script, TestMask};
 
 ws13_qemu::exit_on_fault!();
 
@@ -51,45 +57,42 @@ Connection: keep-alive\r\n\
 const MISSING_REQUEST: &[u8] = b"GET /favicon.ico HTTP/1.1\r\nHost: device.local\r\n\r\n";
 
 /// The upgrade request the page's `new WebSocket(...)` makes.
-const UPGRADE: ClientRequest<'static> = ClientRequest {
-    host: "device.local",
-    path: "/ws",
-    protocols: &["ws13.echo"],
-    headers: &[
+const UPGRADE: ClientRequest<'static> = ClientRequest::new("device.local", "/ws")
+    .protocols(&["ws13.echo"])
+    .headers(&[
         ("Origin", ORIGIN),
         ("User-Agent", "Mozilla/5.0 (ws13 firmware test)"),
         (
             "Sec-WebSocket-Extensions",
             "permessage-deflate; client_max_window_bits",
         ),
-    ],
-};
+    ]);
 
 /// The same from a page on another site.
-const FOREIGN_UPGRADE: ClientRequest<'static> = ClientRequest {
-    headers: &[("Origin", "http://evil.example")],
-    ..UPGRADE
-};
+const FOREIGN_UPGRADE: ClientRequest<'static> =
+    UPGRADE.headers(&[("Origin", "http://evil.example")]);
 
 /// The browser's side of the connections: what it sends and what it receives.
 struct Browser {
+    request: [u8; 512],
     script: [u8; 8192],
     foreign: [u8; 512],
     page: [u8; 2048],
     missing: [u8; 512],
     refused: [u8; 512],
     socket: [u8; 8192],
-    arena: [u8; 8192],
+    scratch: [u8; 4096],
 }
 
 static mut BROWSER: Browser = Browser {
+    request: [0; 512],
     script: [0; 8192],
     foreign: [0; 512],
     page: [0; 2048],
     missing: [0; 512],
     refused: [0; 512],
     socket: [0; 8192],
-    arena: [0; 8192],
+    scratch: [0; 4096],
 };
 
 /// A binary message three times the size of the device's buffers.
@@ -97,24 +100,39 @@ fn blob() -> [u8; 3000] {
     core::array::from_fn(|i| (i * 13 + i / 256) as u8)
 }
 
-/// What the browser sends on the WebSocket connection; returns the key it used.
-fn script_socket(script: &mut Script<'_>, rng: &mut TestRng) -> [u8; 24] {
+/// What the browser sends on the WebSocket connection, into `script`; returns the
+/// script's length and the key the browser used.
+fn script_socket(request: &mut [u8], script: &mut [u8], mut masks: TestMask) -> (usize, [u8; 24]) {
     let mut nonce = [0u8; 16];
-    MaskSource::fill(rng, &mut nonce);
-    let (len, key) = UPGRADE.write(script.spare(), nonce).unwrap();
-    script.advance(len);
+    masks.fill(&mut nonce);
+    let Ok((len, key)) = UPGRADE.write(request, nonce) else {
+        hprintln!("the upgrade request does not fit");
+        fail()
+    };
     let blob = blob();
-    let mut k = || Some(rng.next_key());
-    script
-        .frame(true, OpCode::Text, k(), b"hello from the browser")
-        .frame(true, OpCode::Binary, k(), &blob)
-        .frame(false, OpCode::Text, k(), b"Hello, w\xc3")
-        .frame(true, OpCode::Ping, k(), b"between fragments")
-        .frame(true, OpCode::Continuation, k(), b"\xb6rld")
-        .frame(true, OpCode::Ping, k(), b"keepalive")
+    let mut frames = Frames::new(Fixed::new(script), Keys::Test(masks));
+    frames
+        .bytes(&request[..len])
+        .text("hello from the browser")
+        .binary(&blob)
+        .frame(false, OpCode::Text, b"Hello, w\xc3")
+        .ping(b"between fragments")
+        .frame(true, OpCode::Continuation, b"\xb6rld")
+        .ping(b"keepalive")
         // A browser leaving the page closes with 1001.
-        .close(k(), 1001, "page closed");
-    key
+        .close(1001, "page closed");
+    match frames.finish() {
+        Ok(bytes) => (bytes.len(), key),
+        Err(what) => {
+            hprintln!("{}", what);
+            fail()
+        }
+    }
+}
+
+/// A transport delivering `input` in segments, collecting what the device writes.
+fn wire<'a>(input: &'a [u8], output: &'a mut [u8]) -> Script<'static, &'a [u8], Fixed<'a>> {
+    Script::new(input, Fixed::new(output)).reads(Faults::NONE.max_chunk(SEGMENT))
 }
 
 #[entry]
@@ -127,22 +145,25 @@ fn main() -> ! {
             &mut *addr_of_mut!(BROWSER),
         )
     };
-    let mut rng = TestRng(0x5EED_1234);
-    let mut script = Script::new(&mut browser.script);
-    let key = script_socket(&mut script, &mut rng);
-    let mut foreign = Script::new(&mut browser.foreign);
-    let (len, _) = FOREIGN_UPGRADE.write(foreign.spare(), [7; 16]).unwrap();
-    foreign.advance(len);
+    let (script_len, key) = script_socket(
+        &mut browser.request,
+        &mut browser.script,
+        TestMask(0x5EED_1234),
+    );
+    let Ok((foreign_len, _)) = FOREIGN_UPGRADE.write(&mut browser.foreign, [7; 16]) else {
+        hprintln!("the foreign upgrade request does not fit");
+        fail()
+    };
 
     // The connections, one after another, as the device's accept loop would take them.
     let painted = stack::paint();
-    let mut page = Pipe::new(PAGE_REQUEST, &mut browser.page, SEGMENT);
+    let mut page = wire(PAGE_REQUEST, &mut browser.page);
     let served_page = serve(&mut page, rx, tx);
-    let mut missing = Pipe::new(MISSING_REQUEST, &mut browser.missing, SEGMENT);
+    let mut missing = wire(MISSING_REQUEST, &mut browser.missing);
     let served_missing = serve(&mut missing, rx, tx);
-    let mut refused = Pipe::new(foreign.as_bytes(), &mut browser.refused, SEGMENT);
+    let mut refused = wire(&browser.foreign[..foreign_len], &mut browser.refused);
     let served_refused = serve(&mut refused, rx, tx);
-    let mut socket = Pipe::new(script.as_bytes(), &mut browser.socket, SEGMENT);
+    let mut socket = wire(&browser.script[..script_len], &mut browser.socket);
     let served_socket = serve(&mut socket, rx, tx);
     let stack_used = painted.used();
 
@@ -158,7 +179,7 @@ fn main() -> ! {
 
     // 1. GET / must get the page with 200.
     report("GET / served", matches!(served_page, Ok(Served::Page)));
-    let (head, body) = split_head(page.output());
+    let (head, body) = split_head(page.written());
     report(
         "GET / -> HTTP/1.1 200 OK",
         head.starts_with(b"HTTP/1.1 200 OK\r\n"),
@@ -180,7 +201,7 @@ fn main() -> ! {
     );
     report(
         "404 on the wire",
-        missing.output().starts_with(b"HTTP/1.1 404 Not Found\r\n"),
+        missing.written().starts_with(b"HTTP/1.1 404 Not Found\r\n"),
     );
 
     // 3. A WebSocket from another site's page: 403, no upgrade.
@@ -190,7 +211,7 @@ fn main() -> ! {
     );
     report(
         "403 on the wire",
-        refused.output().starts_with(b"HTTP/1.1 403 Forbidden\r\n"),
+        refused.written().starts_with(b"HTTP/1.1 403 Forbidden\r\n"),
     );
 
     // 4. The WebSocket session.
@@ -208,9 +229,9 @@ fn main() -> ! {
         "socket: every byte the browser sent was read",
         socket.unread() == 0,
     );
-    let accepted = ResponseParser::new(&key).parse(socket.output(), UPGRADE.protocols);
-    let accepted = match accepted {
-        Ok(Some(a)) => a,
+    let out = socket.into_output().into_bytes();
+    let accepted = match ResponseParser::new(&key).parse(out, UPGRADE.protocols) {
+        Ok(ws13::Status::Complete(a)) => a,
         other => {
             hprintln!("  FAIL 101 response: {:?}", other);
             fail()
@@ -218,33 +239,45 @@ fn main() -> ! {
     };
     report("101 with the right Sec-WebSocket-Accept", true);
     report("subprotocol ws13.echo chosen", accepted.protocol == Some(0));
-    let head = &socket.output()[..accepted.head_len];
     report(
         "permessage-deflate declined (no Sec-WebSocket-Extensions)",
-        !contains(head, b"Sec-WebSocket-Extensions"),
+        !contains(&out[..accepted.head_len], b"Sec-WebSocket-Extensions"),
     );
-    let frames = &mut socket.output_mut()[accepted.head_len..];
-    let fragmented = Log::count_frames(frames) > 3;
+    let frames = &mut out[accepted.head_len..];
+    let mut data_frames = 0;
+    let decoded = Decoder::new(Role::Server).decode_all(frames, |frame| {
+        data_frames += usize::from(!frame.opcode.is_control());
+        Ok(())
+    });
+    report("browser reads valid frames", decoded.is_ok());
     report(
         "large message echoed in pieces (several frames)",
-        fragmented,
-    );
-    let mut log = Log::new(&mut browser.arena);
-    report(
-        "browser reads valid frames",
-        log.read(Role::Client, frames).is_ok(),
+        data_frames > 3,
     );
     let blob = blob();
-    // Panics (and fails the run) with the first difference.
-    log.expect(&[
-        (Seen::Text, b"hello from the browser"),
-        (Seen::Binary, &blob),
-        (Seen::Pong, b"between fragments"),
-        (Seen::Text, "Hello, wörld".as_bytes()),
-        (Seen::Pong, b"keepalive"),
-        (Seen::Close(Some(1001)), b""),
-    ]);
-    report("echoes, pongs and the close echo, in order", true);
+    let transcript = expect_messages(
+        Role::Server,
+        frames,
+        &mut browser.scratch,
+        &[
+            Message::Text("hello from the browser"),
+            Message::Binary(&blob),
+            Message::Pong(b"between fragments"),
+            Message::Text("Hello, wörld"),
+            Message::Pong(b"keepalive"),
+            Message::Close(Some(CloseFrame {
+                code: CloseCode::GOING_AWAY,
+                reason: "",
+            })),
+        ],
+    );
+    if let Err(what) = transcript {
+        hprintln!("  transcript: {}", what);
+    }
+    report(
+        "echoes, pongs and the close echo, in order",
+        transcript.is_ok(),
+    );
 
     hprintln!(
         "stack: serve() over all four connections used {} bytes below main's frame \
@@ -263,8 +296,8 @@ fn main() -> ! {
 }
 
 fn split_head(response: &[u8]) -> (&[u8], &[u8]) {
-    match response.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => response.split_at(i + 4),
+    match head_len(response) {
+        Some(n) => response.split_at(n),
         None => (response, &[]),
     }
 }

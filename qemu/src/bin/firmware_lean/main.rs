@@ -8,6 +8,8 @@
 
 #[path = "../firmware_echo/app.rs"]
 mod app;
+#[path = "../firmware_echo/page.rs"]
+mod page;
 #[path = "../firmware_echo/stack.rs"]
 mod stack;
 
