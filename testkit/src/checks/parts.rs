@@ -166,7 +166,7 @@ pub fn server_handshake_incoming(b: &mut Buffers) -> Outcome {
 pub fn server_refusals(b: &mut Buffers) -> Outcome {
     const LONG: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: \
         Mozilla/5.0 (an agent string longer than the receive buffer, which no compaction can \
-        make room for)\r\n\r\n";
+        make room for: a header line must fit the buffer whole)\r\n\r\n";
     let cases: [(&[u8], RequestError, &[u8]); 6] = [
         (
             b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -207,7 +207,8 @@ pub fn server_refusals(b: &mut Buffers) -> Outcome {
     ];
     for (request, error, response_start) in cases {
         let mut io = Script::new(request, Fixed::new(&mut b.out)).reads(Faults::NONE.max_chunk(7));
-        let mut incoming = Incoming::new(&mut io, &mut b.rx[..100]);
+        // The smallest receive buffer a server may have.
+        let mut incoming = Incoming::new(&mut io, &mut b.rx[..ws13::proto::MIN_BUFFER]);
         match incoming.read() {
             Err(Error::Request(e)) => ensure!(e == error, "refused for another reason"),
             Err(_) => return Err("an error other than a refusal"),
