@@ -36,7 +36,7 @@ cargo test --doc 2>&1 | tee -a "$LOG"
 stage "Autobahn|Testsuite cases 1-10, server and client roles, strict"
 bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 
-stage "fuzzing: 5 cargo-fuzz targets, ${FUZZ_SECONDS:-60}s each, corpus replayed with panic=abort"
+stage "fuzzing: 6 cargo-fuzz targets, ${FUZZ_SECONDS:-60}s each, corpus replayed with panic=abort"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee -a "$LOG"
 
 stage "load: 1,000 concurrent echo connections x 100 messages; 300 stalled handshakes"

@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| ws13_fuzz_common::receiver(data));
+fuzz_target!(|data: &[u8]| ws13_fuzz_common::connection(data));

@@ -54,9 +54,12 @@ impl<S: Storage> Reassembler<S> {
         self.closed
     }
 
-    /// The open message's bytes so far.
+    /// The open message's bytes so far (none between messages).
     pub fn partial(&self) -> &[u8] {
-        self.buf.bytes()
+        match self.open {
+            Some(_) => self.buf.bytes(),
+            None => &[],
+        }
     }
 
     /// A message of `kind` was begun elsewhere (by a `read_message` that a timeout

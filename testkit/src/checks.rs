@@ -16,7 +16,7 @@
 //! short writes at random points chosen by the seed, and each interrupted call is made
 //! again, as ws13 asks.
 
-use ws13::blocking::{Connecting, Incoming, Ready};
+use ws13::blocking::{Connecting, Incoming, Ready, WebSocket};
 use ws13::frame::OpCode;
 use ws13::handshake::client::ResponseParser;
 use ws13::handshake::server::{write_accept, RequestParser};
@@ -350,20 +350,11 @@ pub fn client_conversation(b: &mut Buffers, cfg: &Config) -> Outcome {
         .close(1001, "going away");
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
-    let mut connecting = Connecting::new(
-        &mut io,
-        &mut b.rx[..cfg.rx],
-        &mut b.tx[..cfg.tx],
-        &ECHO_REQUEST,
-        TestMask(seed),
-    )
-    .map_err(ws_failed)?;
-    let protocol = retry!(connecting.handshake()).map_err(ws_failed)?;
+    let (mut ws, protocol) = connect(&mut io, &mut b.rx[..cfg.rx], &mut b.tx[..cfg.tx], seed)?;
     ensure!(
         protocol == Some(1),
         "the client did not see ws13.echo chosen"
     );
-    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
     retry!(ws.send(Message::Text("Hello server"))).map_err(ws_failed)?;
     let msg = &mut b.msg;
     let expected = [
@@ -405,6 +396,25 @@ pub fn client_conversation(b: &mut Buffers, cfg: &Config) -> Outcome {
     )
 }
 
+/// The scripted transport of a check, and the connection under test as a client over it.
+type ScriptIo<'b> = Script<'static, &'b [u8], Fixed<'b>>;
+type Client<'a, 'b> = WebSocket<'a, &'a mut ScriptIo<'b>, TestMask>;
+
+/// Connects a client with masks `TestMask(seed)` over `io` (every call a timeout
+/// interrupts made again); returns the connection and the chosen subprotocol's index.
+fn connect<'a, 'b>(
+    io: &'a mut ScriptIo<'b>,
+    rx: &'a mut [u8],
+    tx: &'a mut [u8],
+    seed: u32,
+) -> Result<(Client<'a, 'b>, Option<usize>), &'static str> {
+    let mut connecting =
+        Connecting::new(io, rx, tx, &ECHO_REQUEST, TestMask(seed)).map_err(ws_failed)?;
+    let protocol = retry!(connecting.handshake()).map_err(ws_failed)?;
+    let (ws, _) = connecting.finish().map_err(ws_failed)?;
+    Ok((ws, protocol))
+}
+
 /// A 1000-byte payload, larger than either buffer.
 fn long_payload(i: usize) -> u8 {
     (i * 13 + 1) as u8
@@ -421,16 +431,11 @@ pub fn client_streams_a_frame(b: &mut Buffers, cfg: &Config) -> Outcome {
     script.ping(b"mid-frame").close(1000, "");
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
-    let mut connecting = Connecting::new(
-        &mut io,
-        &mut b.rx[..cfg.rx],
-        &mut b.tx[..cfg.tx],
-        &ECHO_REQUEST,
-        TestMask(seed),
-    )
-    .map_err(ws_failed)?;
-    retry!(connecting.handshake()).map_err(ws_failed)?;
-    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let (mut ws, protocol) = connect(&mut io, &mut b.rx[..cfg.rx], &mut b.tx[..cfg.tx], seed)?;
+    ensure!(
+        protocol == Some(1),
+        "the client did not see ws13.echo chosen"
+    );
     retry!(ws.writer().begin_frame(MessageKind::Binary, 1000, true)).map_err(ws_failed)?;
     let mut chunk = [0u8; 97];
     let mut sent = 0;
@@ -612,16 +617,11 @@ pub fn client_fails(b: &mut Buffers, cfg: &Config) -> Outcome {
     script.bytes(masked.finish()?);
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
-    let mut connecting = Connecting::new(
-        &mut io,
-        &mut b.rx[..cfg.rx],
-        &mut b.tx[..cfg.tx],
-        &ECHO_REQUEST,
-        TestMask(seed),
-    )
-    .map_err(ws_failed)?;
-    retry!(connecting.handshake()).map_err(ws_failed)?;
-    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let (mut ws, protocol) = connect(&mut io, &mut b.rx[..cfg.rx], &mut b.tx[..cfg.tx], seed)?;
+    ensure!(
+        protocol == Some(1),
+        "the client did not see ws13.echo chosen"
+    );
     retry!(ws.send(Message::Text("before"))).map_err(ws_failed)?;
     let error = retry!(ws.read_message(&mut b.msg2)).err();
     ensure!(
