@@ -21,7 +21,7 @@ stage "cargo fmt --check: every file formatted"
 cargo fmt --all -- --check
 
 stage "cargo clippy --all-targets --all-features -D warnings: no lint anywhere"
-cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 stage "cargo doc: every public item documented, no broken links"
 RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --all-features --quiet
