@@ -871,13 +871,22 @@ fn sending(opts: u8) -> Sending {
     }
 }
 
-/// The server: `Incoming::read`, then `respond` or `accept`, then a read loop.
+/// The server: `Incoming::read`, then `respond` or `accept`, then a read loop; fed the
+/// input's chunks with timeouts, and fed it whole, it reads the same messages.
 pub fn blocking_server(data: &[u8]) {
     let input = Input::parse(data);
+    let split = serve(&input, input.chunks);
+    let whole = serve(&input, &[]);
+    same_messages(split, whole);
+}
+
+/// [`blocking_server`] over the stream in chunks of `sizes`: what it read, unless it
+/// never got to read frames.
+fn serve(input: &Input<'_>, sizes: &[u8]) -> Option<Driven> {
     let rx_size = RX_SIZES[usize::from(input.opts & 7)];
     let tx_size = TX_SIZES[usize::from(input.opts >> 3) & 3];
     let msg_size = MSG_SIZES[usize::from(input.config & 3)];
-    let plan = read_plan(input.chunks, input.stream.len());
+    let plan = read_plan(sizes, input.stream.len());
     let mut wire: Wire<'_> = Script::new(input.stream, Vec::new()).reads(Faults::at(&plan));
     let mut rx = vec![0u8; rx_size];
     let mut tx = vec![0u8; tx_size];
@@ -895,9 +904,9 @@ pub fn blocking_server(data: &[u8]) {
                         || rx_size < 160 && wire.written().is_empty(),
                     "no refusal"
                 );
-                return;
+                return None;
             }
-            Err(Error::Eof) => return,
+            Err(Error::Eof) => return None,
             Err(e) => panic!("Incoming::read: {e:?}"),
         }
     };
@@ -917,7 +926,7 @@ pub fn blocking_server(data: &[u8]) {
             assert!(wire.written().starts_with(b"HTTP/1.1 200 OK\r\n"));
             assert!(wire.written().ends_with(b"hello"));
         }
-        return;
+        return None;
     }
     let protocol = request.offers_protocol("chat").then_some("chat");
     let mut ws = match incoming.accept(&mut tx, protocol) {
@@ -927,29 +936,39 @@ pub fn blocking_server(data: &[u8]) {
         Err(Error::BufferTooSmall) => {
             assert!(tx_size < 160);
             assert!(wire.written().is_empty() || wire.written().starts_with(b"HTTP/1.1 500 "));
-            return;
+            return None;
         }
-        Err(e) if e.is_timeout() => return,
+        Err(e) if e.is_timeout() => return None,
         Err(e) => panic!("accept: {e:?}"),
     };
     assert_eq!(ws.role(), Role::Server);
-    let driven = drive(&mut ws, &input, msg_size);
+    let driven = drive(&mut ws, input, msg_size);
     drop(ws);
     assert!(
         wire.written().starts_with(b"HTTP/1.1 101 "),
         "no 101 response"
     );
     check_output(wire.written(), Role::Server, &driven);
+    Some(driven)
 }
 
-/// The client: `Connecting::handshake` (made again after timeouts), then a read loop.
+/// The client: `Connecting::handshake` (made again after timeouts), then a read loop;
+/// fed the input's chunks with timeouts, and fed it whole, it reads the same messages.
 pub fn blocking_client(data: &[u8]) {
     let input = Input::parse(data);
+    let split = client(&input, input.chunks);
+    let whole = client(&input, &[]);
+    same_messages(split, whole);
+}
+
+/// [`blocking_client`] over the stream in chunks of `sizes`: what it read, unless the
+/// handshake failed.
+fn client(input: &Input<'_>, sizes: &[u8]) -> Option<Driven> {
     let rx_size = RX_SIZES[usize::from(input.opts & 7)];
     let tx_size = [256, 263, 512, 1024][usize::from(input.opts >> 3) & 3];
     let msg_size = MSG_SIZES[usize::from(input.config & 3)];
     let request = client_request(input.opts);
-    let plan = read_plan(input.chunks, input.stream.len());
+    let plan = read_plan(sizes, input.stream.len());
     let mut wire: Wire<'_> = Script::new(input.stream, Vec::new()).reads(Faults::at(&plan));
     let mut rx = vec![0u8; rx_size];
     let mut tx = vec![0u8; tx_size];
@@ -965,7 +984,7 @@ pub fn blocking_client(data: &[u8]) {
         match connecting.handshake() {
             Ok(p) => break p,
             Err(e) if e.is_timeout() => continue,
-            Err(Error::Handshake(_) | Error::Eof) => return,
+            Err(Error::Handshake(_) | Error::Eof) => return None,
             Err(e) => panic!("handshake: {e:?}"),
         }
     };
@@ -975,9 +994,52 @@ pub fn blocking_client(data: &[u8]) {
     if let Some(i) = protocol {
         assert!(i < request.protocols.len());
     }
-    let driven = drive(&mut ws, &input, msg_size);
+    let driven = drive(&mut ws, input, msg_size);
     drop(ws);
     check_output(wire.written(), Role::Client, &driven);
+    Some(driven)
+}
+
+/// The data messages read with the input in chunks and timeouts are those read with the
+/// input whole (a message whose start went to an interrupted `read_message` must end as
+/// the whole run's did), and the runs end the same way.
+fn same_messages(split: Option<Driven>, whole: Option<Driven>) {
+    let (split, whole) = match (split, whole) {
+        (Some(split), Some(whole)) => (split, whole),
+        (None, None) => return,
+        // A handshake the timeouts cut short, or refused in both.
+        (None, Some(_)) | (Some(_), None) => return,
+    };
+    assert_eq!(split.end, whole.end, "the runs end differently");
+    let data = |d: &Driven| -> Vec<Msg> {
+        d.log
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m,
+                    Msg::Text(_) | Msg::Binary(_) | Msg::Tail(..) | Msg::Close(_)
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    let (a, b) = (data(&split), data(&whole));
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "the runs read different numbers of messages"
+    );
+    for (x, y) in a.iter().zip(&b) {
+        match (x, y) {
+            (Msg::Tail(MessageKind::Text, tail), Msg::Text(t)) => {
+                assert!(t.as_bytes().ends_with(tail), "a message's end differs")
+            }
+            (Msg::Tail(MessageKind::Binary, tail), Msg::Binary(b)) => {
+                assert!(b.ends_with(tail), "a message's end differs")
+            }
+            _ => assert!(x == y, "a message differs between the runs"),
+        }
+    }
 }
 
 /// A frame as `sender` sends it (masked with `key` for a client).
