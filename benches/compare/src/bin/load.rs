@@ -168,7 +168,7 @@ impl Counter {
                 n => u64::from(n),
             };
             let opcode = h[0] & 0x0F;
-            if matches!(opcode, 0 | 1 | 2) {
+            if matches!(opcode, 0..=2) {
                 self.bytes += len;
                 if h[0] & 0x80 != 0 {
                     self.messages += 1;
