@@ -132,6 +132,8 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// Drives the core until it yields an event.
     #[inline]
     fn next_raw(&mut self) -> Result<RawEvent, Error<T::Error>> {
+        // Events one by one: a read_message a timeout interrupted is given up.
+        self.conn.stop_collecting();
         loop {
             match self.conn.poll_raw(self.rx, self.tx) {
                 Ok(Status::Complete(raw)) => {

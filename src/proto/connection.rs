@@ -259,6 +259,13 @@ impl<M: Masking> Connection<M> {
         })
     }
 
+    /// Ends a collection that [`Connection::poll_message`] began: the driver hands out
+    /// events one by one instead (as [`Connection::poll_event`] does), so the next
+    /// `poll_message` starts afresh.
+    pub(crate) fn stop_collecting(&mut self) {
+        self.flags &= !COLLECTING;
+    }
+
     /// [`Connection::poll_message`], with the message's length in `buf` rather than a
     /// borrow of it.
     pub(crate) fn poll_message_raw(
