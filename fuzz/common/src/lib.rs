@@ -630,8 +630,11 @@ fn drive<M: Masking>(
     let mut protocol_error = None;
     // After read_message refused to start inside a message, finish it with read().
     let mut resume_with_read = false;
-    // A read_message a timeout interrupted: if read() comes next, the rest of the message
-    // comes as pieces without `first` (its start is in read_message's buffer).
+    // A read_message a timeout interrupted: once read() or read_split() is called (even
+    // one that hands out nothing), the collection is given up; the rest of the message
+    // then comes as pieces without `first` (its start is in read_message's buffer), and
+    // read_message refuses to start inside it (MessageInProgress). Until a piece or a
+    // whole message comes.
     let mut interrupted_whole = false;
     let streaming = sending == Sending::Frames && mode != 2;
     let mut streamed = 0usize;
@@ -649,6 +652,7 @@ fn drive<M: Masking>(
         };
         let open_before = ws.connection().frame_remaining() > 0;
         let in_message = log.in_message();
+        let messages_before = log.msgs.len();
         let result: Result<Option<Vec<u8>>, Error<ErrorKind>> = match which {
             0 => ws.read().map(|e| {
                 let ping = if let Event::Ping(p) = e {
@@ -706,7 +710,14 @@ fn drive<M: Masking>(
             }),
         };
         if let Ok(ping) = &result {
-            interrupted_whole = false;
+            // A piece, or a whole data message, ends what a timeout interrupted.
+            let data = log.in_message()
+                || log.msgs[messages_before..]
+                    .iter()
+                    .any(|m| matches!(m, Msg::Text(_) | Msg::Binary(_) | Msg::Tail(..)));
+            if data {
+                interrupted_whole = false;
+            }
             if let Some(p) = ping {
                 pings.push(p.clone());
                 if open_before {
@@ -743,7 +754,10 @@ fn drive<M: Masking>(
             }
             Err(Error::MessageInProgress) => {
                 assert!(!ws.is_closed(), "MessageInProgress closed the connection");
-                assert!(log.in_message(), "MessageInProgress between messages");
+                assert!(
+                    log.in_message() || interrupted_whole,
+                    "MessageInProgress between messages"
+                );
                 resume_with_read = true;
             }
             Err(e) => {
