@@ -1020,7 +1020,16 @@ fn same_messages(split: Option<Driven>, whole: Option<Driven>) {
         // A handshake the timeouts cut short, or refused in both.
         (None, Some(_)) | (Some(_), None) => return,
     };
-    assert_eq!(split.end, whole.end, "the runs end differently");
+    // Where read_message reads into a buffer too small for a message (1009), the runs
+    // may end differently and agree only up to there: pieces are checked as they arrive,
+    // so a run fed a few bytes at a time fills the buffer before it meets invalid UTF-8
+    // that a run fed whole meets first; and in the mixed mode the call that meets a
+    // message (read_message, or read, which has no such limit) depends on the cuts.
+    let too_big = |d: &Driven| d.end.as_deref() == Some("Protocol(MessageTooBig)");
+    let lenient = matches!(split.mode, 1 | 3) && (too_big(&split) || too_big(&whole));
+    if !lenient {
+        assert_eq!(split.end, whole.end, "the runs end differently");
+    }
     let data = |d: &Driven| -> Vec<Msg> {
         d.log
             .iter()
@@ -1034,11 +1043,13 @@ fn same_messages(split: Option<Driven>, whole: Option<Driven>) {
             .collect()
     };
     let (a, b) = (data(&split), data(&whole));
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "the runs read different numbers of messages"
-    );
+    if !lenient {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "the runs read different numbers of messages"
+        );
+    }
     for (x, y) in a.iter().zip(&b) {
         match (x, y) {
             (Msg::Tail(MessageKind::Text, tail), Msg::Text(t)) => {
