@@ -3,7 +3,6 @@
 //! over an in-memory transport. `cargo bench` runs them; `scripts/bench.sh` adds the
 //! comparison with tungstenite and the loopback run, as ratios.
 
-use std::convert::Infallible;
 use std::hint::black_box;
 
 use divan::counter::{BytesCount, ItemsCount};
@@ -11,7 +10,9 @@ use divan::Bencher;
 use ws13::blocking::{NoMask, WebSocket};
 use ws13::frame::{apply_mask, FrameHeader, OpCode};
 use ws13::utf8::Utf8Validator;
-use ws13::{Event, Role};
+use ws13::Event;
+use ws13_testkit::wire::{Frames, Keys};
+use ws13_testkit::{Count, Script, TestMask};
 
 fn main() {
     divan::main();
@@ -110,101 +111,40 @@ fn utf8_core(bencher: Bencher, multibyte: bool) {
         .bench_local(|| core::str::from_utf8(black_box(text.as_bytes())).is_ok());
 }
 
-/// Reads from a slice, writes into a sink that counts.
-struct MemIo<'a> {
-    input: &'a [u8],
-    written: usize,
-}
-
-impl embedded_io::ErrorType for MemIo<'_> {
-    type Error = Infallible;
-}
-
-impl embedded_io::Read for MemIo<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
-        let n = buf.len().min(self.input.len());
-        let (now, later) = self.input.split_at(n);
-        buf[..n].copy_from_slice(now);
-        self.input = later;
-        Ok(n)
-    }
-}
-
-impl embedded_io::Write for MemIo<'_> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
-        self.written += black_box(buf).len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> Result<(), Infallible> {
-        Ok(())
-    }
-}
-
 /// Masked client frames: `count` binary messages of `size` bytes, then a close.
 fn client_stream(count: usize, size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut frame = |opcode: u8, payload: &[u8], key: [u8; 4]| {
-        out.push(0x80 | opcode);
-        let n = payload.len();
-        if n < 126 {
-            out.push(0x80 | n as u8);
-        } else if n <= 0xFFFF {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    };
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
-    for i in 0..count {
-        frame(
-            0x2,
-            &payload,
-            (i as u32).wrapping_mul(0x9E37_79B9).to_le_bytes(),
-        );
+    let mut frames = Frames::new(Vec::new(), Keys::Test(TestMask(0x9E37_79B9)));
+    for _ in 0..count {
+        frames.binary(&payload);
     }
-    frame(0x8, &1000u16.to_be_bytes(), [9, 8, 7, 6]);
-    out
+    frames.close(1000, "");
+    frames.into_inner()
 }
 
 /// The whole server echo of `count` messages of `size` bytes, with 32 KiB buffers (one
-/// allocation, the halves 2 KiB apart: see the README's performance notes).
+/// allocation, the halves 2 KiB apart: see the README's performance notes), over the
+/// kit's scripted transport reading the frames from a slice and counting what is
+/// written.
 #[divan::bench(args = [(32, 10_000), (4096, 500), (1 << 20, 4)])]
 fn echo(bencher: Bencher, (size, count): (usize, usize)) {
     let input = client_stream(count, size);
     let mut buffers = vec![0u8; 64 * 1024 + 2048];
     bencher.counter(ItemsCount::new(count)).bench_local(|| {
         let (rx, rest) = buffers.split_at_mut(32 * 1024);
-        let io = MemIo {
-            input: &input,
-            written: 0,
-        };
-        let mut ws = WebSocket::from_upgraded(io, Role::Server, rx, 0, &mut rest[2048..], NoMask)
-            .expect("buffers");
+        let io = Script::new(&input[..], Count::default());
+        let mut ws =
+            WebSocket::from_upgraded(io, rx, 0..0, &mut rest[2048..], 0, NoMask).expect("buffers");
         loop {
             let (event, mut writer) = ws.read_split().expect("read");
             match event {
-                Event::Data {
-                    kind,
-                    payload,
-                    frame_remaining,
-                    frame_fin,
-                    ..
-                } => {
-                    // As examples/echo_server.rs echoes binary: frames sent back as they
-                    // came, the payload passed on piece by piece.
-                    writer
-                        .relay(kind, payload, frame_remaining, frame_fin)
-                        .expect("send");
-                }
+                // As examples/echo_server.rs echoes binary: frames sent back as they
+                // came, the payload passed on piece by piece.
+                Event::Data(piece) => writer.relay(&piece).expect("send"),
                 Event::Close(_) => break,
                 _ => {}
             }
         }
-        ws.get_ref().written
+        ws.get_ref().output.0
     });
 }

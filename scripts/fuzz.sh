@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Fuzzes ws13 with cargo-fuzz (libFuzzer): bash scripts/fuzz.sh [SECONDS]
 #
-# SECONDS (default 60) is the time each target runs. Targets (fuzz/fuzz_targets/):
+# SECONDS (default 60) is the time each target runs. Targets (fuzz/fuzz_targets/), their
+# checks in fuzz/common over the test kit (testkit/):
 #   handshake_server  RequestParser in arbitrary splits vs whole, Request accessors,
 #                     write_accept / write_refusal / write_response_head into small buffers
 #   handshake_client  ResponseParser in arbitrary splits vs whole
-#   receiver          proto::Receiver (server and client roles) through a bounded buffer,
-#                     in arbitrary splits, vs the same bytes whole
+#   connection        proto::Connection (server and client roles) through a bounded
+#                     buffer, in arbitrary splits, vs the same bytes whole; what it sends
 #   blocking_server   Incoming::read + accept/respond + read/read_message/read_split loop
-#   blocking_client   blocking::connect + the same loop
-# over an in-memory transport with odd chunk sizes and read timeouts. Steps:
+#   blocking_client   Connecting::handshake + the same loop
+#   write_faults      the application's sends of every kind through writes and flushes
+#                     that are short, time out, are interrupted and fail
+# over a scripted transport with odd chunk sizes and timeouts (every interrupted call is
+# made again). Inputs that once found a bug are kept in fuzz/regressions/<target>/ and
+# replayed every time. Steps:
 #   1. installs cargo-fuzz if it is missing (about 1.5 minutes, one core);
 #   2. writes the seed corpus (fuzz/corpus/<target>/seed_*) from valid conversations and
-#      replays it in a release build with panic = "abort" (fuzz/tools, stable toolchain);
+#      the regression inputs, and replays it and fuzz/regressions in a release build with
+#      panic = "abort" (fuzz/tools, stable toolchain);
 #   3. builds the targets (nightly, release, debug assertions and overflow checks);
 #   4. runs each target for SECONDS with -rss_limit_mb, -timeout=10, -max_len=8192;
 #   5. replays the grown corpus again with the release panic = "abort" build.
@@ -24,7 +30,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
 secs=${1:-60}
 rss=${FUZZ_RSS_MB:-2048}
-read -r -a targets <<< "${FUZZ_TARGETS:-handshake_server handshake_client receiver blocking_server blocking_client}"
+read -r -a targets <<< "${FUZZ_TARGETS:-handshake_server handshake_client connection blocking_server blocking_client write_faults}"
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 started=$(date +%s)
 log() { printf 'fuzz: %s\n' "$*"; }
@@ -42,7 +48,7 @@ log "$(cargo fuzz --version), $(cargo +nightly --version)"
 log "seed corpus and replay (release, panic = \"abort\")"
 cargo build --quiet --release -p ws13-fuzz-tools
 ./target/release/gen_corpus corpus
-./target/release/replay corpus
+./target/release/replay corpus regressions
 
 log "building the targets"
 cargo +nightly fuzz build -a -s none
@@ -84,7 +90,7 @@ for t in "${targets[@]}"; do
 done
 
 log "replaying the grown corpus (release, panic = \"abort\")"
-if ./target/release/replay corpus; then
+if ./target/release/replay corpus regressions; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))

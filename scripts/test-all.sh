@@ -22,7 +22,7 @@ stage "cargo fmt --check: every file formatted"
 cargo fmt --all -- --check
 
 stage "cargo clippy --all-targets --all-features -D warnings: no lint anywhere"
-cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 stage "cargo doc: every public item documented, no broken links"
 RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --all-features --quiet
@@ -40,7 +40,7 @@ bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 stage "Autobahn|Testsuite cases 1-10, server and client roles, strict: async driver"
 AUTOBAHN_DRIVER=async bash scripts/autobahn.sh 2>&1 | tee -a "$LOG"
 
-stage "fuzzing: 5 cargo-fuzz targets, ${FUZZ_SECONDS:-60}s each, corpus replayed with panic=abort"
+stage "fuzzing: 6 cargo-fuzz targets, ${FUZZ_SECONDS:-60}s each, corpus replayed with panic=abort"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee -a "$LOG"
 
 stage "load: 1,000 concurrent echo connections x 100 messages; 300 stalled handshakes"

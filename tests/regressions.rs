@@ -367,3 +367,30 @@ fn an_async_send_dropped_in_its_flush_and_made_again_sends_once() {
         );
     }
 }
+
+/// After `read_message` was interrupted part-way through a message and `read` handed out
+/// the rest of it (as pieces without `first`), the next `read_message` must collect the
+/// next message afresh. Found by the fuzzer (`blocking_server`, the chunked run against
+/// the whole one): `read` left the collection marked as in progress, so the next
+/// `read_message` appended to the stale bytes in its buffer and returned "Hell" for an
+/// empty text message that followed "Hello".
+#[test]
+fn read_message_after_read_finished_an_interrupted_one_starts_afresh() {
+    use ws13_testkit::Fault;
+    let mut bytes = frame(Role::Client, true, OpCode::Text, b"Hello");
+    bytes.extend(frame(Role::Client, true, OpCode::Text, b""));
+    bytes.extend(frame(Role::Client, true, OpCode::Binary, b"xy"));
+    // The header and "Hell", then a timeout.
+    let faults = [(0, Fault::Short(6 + 4)), (1, Fault::TimedOut)];
+    let mut io = script(bytes, 1 << 20).reads(Faults::at(&faults));
+    let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+    let mut ws = WebSocket::from_upgraded(&mut io, &mut rx, 0..0, &mut tx, 0, NoMask).unwrap();
+    let mut buf = [0u8; 200];
+    assert!(ws.read_message(&mut buf).unwrap_err().is_timeout());
+    match ws.read().unwrap() {
+        Event::Data(p) => assert_eq!((p.payload, p.first, p.last), (&b"o"[..], false, true)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ws.read_message(&mut buf).unwrap(), Message::Text(""));
+    assert_eq!(ws.read_message(&mut buf).unwrap(), Message::Binary(b"xy"));
+}

@@ -282,12 +282,20 @@ enum Mode {
     Mixed,
 }
 
+/// A message read piece by piece (`read`, `read_split`).
+const PIECES: u8 = 0;
+/// A message read whole (`read_message`).
+const WHOLE: u8 = 1;
+/// A message `read_message` began and a timeout interrupted, finished with `read`: its
+/// start is in `read_message`'s buffer, its end comes as pieces without `first`.
+const SWITCHED: u8 = 2;
+
 /// What the receiver saw.
 #[derive(Debug, Default)]
 struct Received {
     log: Log,
-    /// Per data message: whether it was read whole.
-    whole: Vec<bool>,
+    /// Per data message: how it was read: [`PIECES`], [`WHOLE`] or [`SWITCHED`].
+    whole: Vec<u8>,
     pings: Vec<(Vec<u8>, Option<usize>)>,
     close: Option<(u16, String)>,
 }
@@ -304,19 +312,42 @@ fn receive<M: Masking>(
     let mut buf = vec![0u8; 80_000];
     // The way the open message is read.
     let mut current: Option<Mode> = None;
+    // A read_message a timeout interrupted was given up for read (only without an echo,
+    // which would lack the message's start).
+    let mut switched = false;
+    // Pings read after such a switch, before the next piece tells whether they came
+    // inside the message read_message had begun.
+    let mut undecided: Vec<Vec<u8>> = Vec::new();
     loop {
         let way = current.unwrap_or(match mode {
             Mode::Mixed if echo => *rng.pick(&[Mode::Pieces, Mode::Whole, Mode::Relay]),
             Mode::Mixed => *rng.pick(&[Mode::Pieces, Mode::Whole]),
             m => m,
         });
-        let index = got.whole.len();
         if way == Mode::Whole {
-            let message = retry!(ws.read_message(&mut buf))?;
+            // The same call again after each timeout; in mixed mode, now and then `read`
+            // instead.
+            let mut tries = 0;
+            let message = loop {
+                match ws.read_message(&mut buf) {
+                    Err(e) if e.is_timeout() && tries < 100_000 => {
+                        tries += 1;
+                        if mode == Mode::Mixed && !echo && rng.chance(1, 4) {
+                            break None;
+                        }
+                    }
+                    other => break Some(other?),
+                }
+            };
+            let Some(message) = message else {
+                switched = true;
+                current = Some(Mode::Pieces);
+                continue;
+            };
             match message {
                 Message::Text(_) | Message::Binary(_) => {
                     got.log.message(message);
-                    got.whole.push(true);
+                    got.whole.push(WHOLE);
                     if echo {
                         retry!(ws.send(message))?;
                     }
@@ -333,12 +364,27 @@ fn receive<M: Masking>(
         }
         let (event, mut writer) = retry!(ws.read_split())?;
         let in_message = got.log.in_message();
+        if let Event::Data(piece) = event {
+            let resumed = !piece.first && !in_message;
+            if resumed {
+                // The rest of a message whose start went to the interrupted read_message.
+                assert!(switched, "a piece without `first` outside a message");
+                got.log.resume(piece.kind);
+            }
+            let inside = resumed.then_some(got.whole.len());
+            got.pings.extend(undecided.drain(..).map(|p| (p, inside)));
+            if piece.first {
+                got.whole.push(PIECES);
+            } else if resumed {
+                got.whole.push(SWITCHED);
+            }
+            if piece.first || piece.last {
+                switched = false;
+            }
+        }
         got.log.event(event);
         match event {
             Event::Data(piece) => {
-                if piece.first {
-                    got.whole.push(false);
-                }
                 if echo && way == Mode::Relay {
                     retry!(writer.relay(&piece))?;
                 } else if echo {
@@ -346,11 +392,15 @@ fn receive<M: Masking>(
                 }
                 current = (!piece.last).then_some(way);
             }
-            Event::Ping(p) => got.pings.push((p.to_vec(), in_message.then(|| index - 1))),
+            Event::Ping(p) if switched && !in_message => undecided.push(p.to_vec()),
+            Event::Ping(p) => got
+                .pings
+                .push((p.to_vec(), in_message.then(|| got.whole.len() - 1))),
             Event::Pong(_) => panic!("no pong was sent"),
             Event::Close(c) => {
                 let c = c.expect("a close code");
                 got.close = Some((c.code.0, c.reason.to_string()));
+                got.pings.extend(undecided.drain(..).map(|p| (p, None)));
                 break;
             }
         }
@@ -368,23 +418,31 @@ fn check_received(got: &Received, expected: &Expected, plan: &Plan, what: &str) 
         .log
         .msgs
         .iter()
-        .filter(|m| matches!(m, Msg::Text(_) | Msg::Binary(_)))
+        .filter(|m| matches!(m, Msg::Text(_) | Msg::Binary(_) | Msg::Tail(..)))
         .collect();
-    let want: Vec<&Msg> = expected.messages.iter().collect();
-    assert!(
-        data == want,
-        "{what}: messages differ: got {} of {}",
-        data.len(),
-        want.len()
-    );
-    // read_message does not show the pings inside a message it reads.
-    let pings: Vec<(Vec<u8>, Option<usize>)> = expected
-        .pings
-        .iter()
-        .filter(|(_, inside)| !inside.is_some_and(|k| got.whole.get(k) == Some(&true)))
-        .cloned()
-        .collect();
-    assert_eq!(got.pings, pings, "{what}: pings");
+    assert_eq!(data.len(), expected.messages.len(), "{what}: message count");
+    for (i, (got, want)) in data.iter().zip(&expected.messages).enumerate() {
+        match (got, want) {
+            // Its start is in read_message's buffer: the end must be the message's.
+            (Msg::Tail(MessageKind::Text, tail), Msg::Text(t)) => {
+                assert!(
+                    t.as_bytes().ends_with(tail),
+                    "{what}: the end of message {i}"
+                )
+            }
+            (Msg::Tail(MessageKind::Binary, tail), Msg::Binary(b)) => {
+                assert!(b.ends_with(tail), "{what}: the end of message {i}")
+            }
+            _ => assert!(got == &want, "{what}: message {i} differs"),
+        }
+    }
+    // read_message does not show the pings inside a message it reads (nor, of a message
+    // it began, those before it was given up).
+    let shown = |inside: &Option<usize>| !inside.is_some_and(|k| got.whole.get(k) != Some(&PIECES));
+    let pings: Vec<&(Vec<u8>, Option<usize>)> =
+        expected.pings.iter().filter(|(_, i)| shown(i)).collect();
+    let seen: Vec<&(Vec<u8>, Option<usize>)> = got.pings.iter().filter(|(_, i)| shown(i)).collect();
+    assert_eq!(seen, pings, "{what}: pings");
     assert_eq!(got.close.as_ref(), Some(&plan.close), "{what}: close");
 }
 
@@ -452,7 +510,7 @@ fn receive_sans_io<M: Masking>(masks: M, bytes: &[u8], rng: &mut Rng) -> (Receiv
                 let index = got.whole.len();
                 got.log.event(event);
                 match event {
-                    Event::Data(p) if p.first => got.whole.push(false),
+                    Event::Data(p) if p.first => got.whole.push(PIECES),
                     Event::Ping(p) => got.pings.push((p.to_vec(), in_message.then(|| index - 1))),
                     Event::Close(c) => {
                         let c = c.expect("a close code");
@@ -692,19 +750,7 @@ fn send_until_failure<M: Masking>(seed: u64, masks: M) {
             assert_eq!(kind, ErrorKind::ConnectionReset);
             assert!(ws.is_closed());
             // Everything fails from now on.
-            assert!(ws.send(Message::Text("more")).is_err());
-            assert!(ws.write(Message::Ping(b"p")).is_err());
-            assert!(ws
-                .writer()
-                .write_fragment(MessageKind::Binary, b"x", true)
-                .is_err());
-            assert!(ws
-                .writer()
-                .begin_frame(MessageKind::Binary, 3, true)
-                .is_err());
-            assert!(ws.writer().write_payload(b"abc").is_err());
-            assert!(ws.flush().is_err());
-            assert!(ws.read().is_err());
+            ws13_testkit::drive::fails_from_now_on(&mut ws).unwrap();
             assert!(ws.close(CloseCode::NORMAL, "").is_err());
         }
         Err(e) => panic!("{e:?}"),
@@ -754,10 +800,7 @@ fn receive_until_failure<M: Masking + Clone>(seed: u64, sender: impl Masking, ma
         Err(Error::Io(kind)) => assert!(!eof && kind == ErrorKind::ConnectionReset),
         Err(e) => panic!("{e:?}"),
     }
-    assert!(peer.is_closed());
-    assert!(peer.read().is_err());
-    assert!(peer.read_message(&mut [0; 200]).is_err());
-    assert!(peer.send(Message::Text("x")).is_err());
+    ws13_testkit::drive::fails_from_now_on(&mut peer).unwrap();
     drop(peer);
     messages_prefix(M::ROLE, io.written())
         .unwrap_or_else(|e| panic!("not a valid prefix of frames: {e}"));

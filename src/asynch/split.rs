@@ -45,7 +45,7 @@ impl<'b, 's, R: Read> Reader<'b, 's, R> {
     pub async fn read(&mut self) -> Result<Event<'_>, Error<R::Error>> {
         let raw = loop {
             let mut answers = self.shared;
-            match self.inbound.poll_raw(self.role, self.rx, &mut answers) {
+            match self.inbound.poll_event(self.role, self.rx, &mut answers) {
                 Ok(Status::Complete(raw)) => break raw,
                 Ok(Status::Partial) => self.fill().await?,
                 Err(e) => return Err(e.into_io()),

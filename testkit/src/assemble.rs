@@ -26,6 +26,9 @@ pub struct Reassembler<S> {
     open: Option<MessageKind>,
     utf8: Utf8Validator,
     tail: bool,
+    /// Continuation bytes that may still begin the tail: the end of a character cut at
+    /// the message's start, which went elsewhere.
+    skip: u8,
     closed: bool,
     /// Data messages completed.
     pub messages: usize,
@@ -39,6 +42,7 @@ impl<S: Storage> Reassembler<S> {
             open: None,
             utf8: Utf8Validator::new(),
             tail: false,
+            skip: 0,
             closed: false,
             messages: 0,
         }
@@ -54,9 +58,12 @@ impl<S: Storage> Reassembler<S> {
         self.closed
     }
 
-    /// The open message's bytes so far.
+    /// The open message's bytes so far (none between messages).
     pub fn partial(&self) -> &[u8] {
-        self.buf.bytes()
+        match self.open {
+            Some(_) => self.buf.bytes(),
+            None => &[],
+        }
     }
 
     /// A message of `kind` was begun elsewhere (by a `read_message` that a timeout
@@ -69,6 +76,7 @@ impl<S: Storage> Reassembler<S> {
         }
         self.open = Some(kind);
         self.tail = true;
+        self.skip = 3;
         self.buf.clear();
         self.utf8.reset();
         Ok(())
@@ -93,17 +101,21 @@ impl<S: Storage> Reassembler<S> {
                     self.open = Some(piece.kind);
                     self.buf.clear();
                     self.utf8.reset();
+                    self.skip = 0;
                 }
                 let mut payload = piece.payload;
                 if piece.kind == MessageKind::Text {
-                    if self.tail && self.buf.bytes().is_empty() {
-                        // The start is elsewhere: skip the end of a character cut there.
-                        let cut = payload
-                            .iter()
-                            .take(3)
-                            .take_while(|b| **b & 0xC0 == 0x80)
-                            .count();
-                        payload = &payload[cut..];
+                    // The start is elsewhere: skip the end of a character cut there (at
+                    // most 3 continuation bytes, over as many pieces as they span).
+                    while self.skip > 0 {
+                        match payload.split_first() {
+                            Some((b, rest)) if b & 0xC0 == 0x80 => {
+                                payload = rest;
+                                self.skip -= 1;
+                            }
+                            Some(_) => self.skip = 0,
+                            None => break,
+                        }
                     }
                     self.utf8
                         .feed(payload)

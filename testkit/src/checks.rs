@@ -28,7 +28,7 @@ mod parts;
 
 pub use parts::*;
 
-use ws13::blocking::{Connecting, Incoming, Ready};
+use ws13::blocking::{Connecting, Incoming, Ready, WebSocket};
 use ws13::frame::OpCode;
 use ws13::handshake::client::ResponseParser;
 use ws13::handshake::server::{write_accept, RequestParser};
@@ -158,16 +158,8 @@ impl Config {
         cfg
     }
 
-    fn reads(&self) -> Faults<'static> {
-        let f = if self.faults {
-            Faults::random(150, 100, 300)
-        } else {
-            Faults::NONE
-        };
-        f.max_chunk(self.segment)
-    }
-
-    fn writes(&self) -> Faults<'static> {
+    /// The faults of reads and of writes alike.
+    fn transfers(&self) -> Faults<'static> {
         let f = if self.faults {
             Faults::random(150, 100, 300)
         } else {
@@ -190,8 +182,8 @@ impl Config {
         out: &'a mut [u8],
     ) -> Script<'static, &'a [u8], Fixed<'a>> {
         Script::new(input, Fixed::new(out))
-            .reads(self.reads())
-            .writes(self.writes())
+            .reads(self.transfers())
+            .writes(self.transfers())
             .flushes(self.flushes())
             .seed(self.seed)
     }
@@ -354,6 +346,21 @@ fn client_frames(
     Ok((request.len(), frames))
 }
 
+/// Checks all a scripted client wrote (see [`client_frames`]) against `expected`;
+/// returns how many frames it wrote.
+fn expect_client_output(
+    io: ScriptIo<'_>,
+    request: &[u8],
+    masks: TestMask,
+    scratch: &mut [u8],
+    expected: &[Message<'_>],
+) -> Result<usize, &'static str> {
+    let out = io.into_output().into_bytes();
+    let (start, frames) = client_frames(out, request, masks)?;
+    expect_messages(Role::Client, &mut out[start..], scratch, expected)?;
+    Ok(frames)
+}
+
 /// ws13's client against a scripted server: the handshake (choosing [`ECHO_PROTOCOL`]),
 /// a text message sent, then text, a 300-byte binary, a fragmented text with a ping
 /// between its fragments, and a ping received with `read_message`, then the server's
@@ -375,20 +382,7 @@ pub fn client_conversation(b: &mut Buffers, cfg: &Config) -> Outcome {
         .close(1001, "going away");
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
-    let mut connecting = Connecting::new(
-        &mut io,
-        &mut b.rx[..cfg.rx],
-        &mut b.tx[..cfg.tx],
-        &ECHO_REQUEST,
-        TestMask(seed),
-    )
-    .map_err(ws_failed)?;
-    let protocol = retry!(connecting.handshake()).map_err(ws_failed)?;
-    ensure!(
-        protocol == Some(1),
-        "the client did not see ws13.echo chosen"
-    );
-    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let mut ws = connect(&mut io, &mut b.rx[..cfg.rx], &mut b.tx[..cfg.tx], seed)?;
     retry!(ws.send(Message::Text("Hello server"))).map_err(ws_failed)?;
     let msg = &mut b.msg;
     let expected = [
@@ -412,11 +406,10 @@ pub fn client_conversation(b: &mut Buffers, cfg: &Config) -> Outcome {
     );
     retry!(ws.flush()).map_err(ws_failed)?;
     ensure!(io.unread() == 0, "the client left input unread");
-    let out = io.into_output().into_bytes();
-    let (start, _) = client_frames(out, &b.scratch[..req_len], masks)?;
-    expect_messages(
-        Role::Client,
-        &mut out[start..],
+    expect_client_output(
+        io,
+        &b.scratch[..req_len],
+        masks,
         &mut b.msg2,
         &[
             Message::Text("Hello server"),
@@ -427,7 +420,31 @@ pub fn client_conversation(b: &mut Buffers, cfg: &Config) -> Outcome {
                 reason: "",
             })),
         ],
-    )
+    )?;
+    Ok(())
+}
+
+/// The scripted transport of a check, and the connection under test as a client over it.
+type ScriptIo<'b> = Script<'static, &'b [u8], Fixed<'b>>;
+type Client<'a, 'b> = WebSocket<'a, &'a mut ScriptIo<'b>, TestMask>;
+
+/// Connects a client with masks `TestMask(seed)` over `io` (every call a timeout
+/// interrupts made again), to a server that must choose [`ECHO_PROTOCOL`].
+fn connect<'a, 'b>(
+    io: &'a mut ScriptIo<'b>,
+    rx: &'a mut [u8],
+    tx: &'a mut [u8],
+    seed: u32,
+) -> Result<Client<'a, 'b>, &'static str> {
+    let mut connecting =
+        Connecting::new(io, rx, tx, &ECHO_REQUEST, TestMask(seed)).map_err(ws_failed)?;
+    let protocol = retry!(connecting.handshake()).map_err(ws_failed)?;
+    ensure!(
+        protocol == Some(1),
+        "the client did not see ws13.echo chosen"
+    );
+    let (ws, _) = connecting.finish().map_err(ws_failed)?;
+    Ok(ws)
 }
 
 /// A 1000-byte payload, larger than either buffer.
@@ -446,16 +463,7 @@ pub fn client_streams_a_frame(b: &mut Buffers, cfg: &Config) -> Outcome {
     script.ping(b"mid-frame").close(1000, "");
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
-    let mut connecting = Connecting::new(
-        &mut io,
-        &mut b.rx[..cfg.rx],
-        &mut b.tx[..cfg.tx],
-        &ECHO_REQUEST,
-        TestMask(seed),
-    )
-    .map_err(ws_failed)?;
-    retry!(connecting.handshake()).map_err(ws_failed)?;
-    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let mut ws = connect(&mut io, &mut b.rx[..cfg.rx], &mut b.tx[..cfg.tx], seed)?;
     retry!(ws.writer().begin_frame(MessageKind::Binary, 1000, true)).map_err(ws_failed)?;
     let mut chunk = [0u8; 97];
     let mut sent = 0;
@@ -483,13 +491,11 @@ pub fn client_streams_a_frame(b: &mut Buffers, cfg: &Config) -> Outcome {
         _ => return Err("the client did not read the server's close"),
     }
     retry!(ws.flush()).map_err(ws_failed)?;
-    let out = io.into_output().into_bytes();
-    let (start, frames) = client_frames(out, &b.scratch[..req_len], masks)?;
-    ensure!(frames == 3, "not one data frame, a pong and a close");
     let expected: [u8; 1000] = core::array::from_fn(long_payload);
-    expect_messages(
-        Role::Client,
-        &mut out[start..],
+    let frames = expect_client_output(
+        io,
+        &b.scratch[..req_len],
+        masks,
         &mut b.msg2,
         &[
             Message::Binary(&expected),
@@ -499,7 +505,9 @@ pub fn client_streams_a_frame(b: &mut Buffers, cfg: &Config) -> Outcome {
                 reason: "",
             })),
         ],
-    )
+    )?;
+    ensure!(frames == 3, "not one data frame, a pong and a close");
+    Ok(())
 }
 
 /// Message sizes of [`loopback_echo`]: every length encoding, and messages larger than
@@ -669,16 +677,7 @@ pub fn client_fails(b: &mut Buffers, cfg: &Config) -> Outcome {
     script.bytes(masked.finish()?);
     let input = script.finish()?;
     let mut io = cfg.script(input, &mut b.out);
-    let mut connecting = Connecting::new(
-        &mut io,
-        &mut b.rx[..cfg.rx],
-        &mut b.tx[..cfg.tx],
-        &ECHO_REQUEST,
-        TestMask(seed),
-    )
-    .map_err(ws_failed)?;
-    retry!(connecting.handshake()).map_err(ws_failed)?;
-    let (mut ws, _) = connecting.finish().map_err(ws_failed)?;
+    let mut ws = connect(&mut io, &mut b.rx[..cfg.rx], &mut b.tx[..cfg.tx], seed)?;
     retry!(ws.send(Message::Text("before"))).map_err(ws_failed)?;
     let error = retry!(ws.read_message(&mut b.msg2)).err();
     ensure!(
@@ -694,11 +693,10 @@ pub fn client_fails(b: &mut Buffers, cfg: &Config) -> Outcome {
         matches!(ws.send(Message::Text("after")), Err(Error::Closed)),
         "a send after the failure"
     );
-    let out = io.into_output().into_bytes();
-    let (start, _) = client_frames(out, &b.scratch[..req_len], masks)?;
-    expect_messages(
-        Role::Client,
-        &mut out[start..],
+    expect_client_output(
+        io,
+        &b.scratch[..req_len],
+        masks,
         &mut b.msg2,
         &[
             Message::Text("before"),
@@ -707,7 +705,8 @@ pub fn client_fails(b: &mut Buffers, cfg: &Config) -> Outcome {
                 reason: "",
             })),
         ],
-    )
+    )?;
+    Ok(())
 }
 
 /// ws13's client starts the close handshake: it sends a binary message in two

@@ -418,3 +418,35 @@ impl<'b, T: Read + Write, R: MaskSource> EchoClient<'b, T, R> {
         }
     }
 }
+
+/// Checks the promise after a transport failure (or the transport's end): every call
+/// fails, sends and reads alike, and none panics. `Ok` names nothing; `Err` the first
+/// call that did not fail.
+pub fn fails_from_now_on<T: Read + Write, M: ws13::proto::Masking>(
+    ws: &mut WebSocket<'_, T, M>,
+) -> Result<(), &'static str> {
+    if !ws.is_closed() {
+        return Err("not closed after the failure");
+    }
+    let mut w = ws.writer();
+    let sends = [
+        w.write(Message::Text("more")).is_err(),
+        w.write(Message::Ping(b"p")).is_err(),
+        w.write_fragment(MessageKind::Binary, b"x", true).is_err(),
+        w.begin_frame(MessageKind::Binary, 3, true).is_err(),
+        w.write_payload(b"abc").is_err(),
+    ];
+    if sends.contains(&false) {
+        return Err("a send after the failure");
+    }
+    if ws.send(Message::Binary(b"x")).is_ok() {
+        return Err("a send after the failure");
+    }
+    if ws.read().is_ok() {
+        return Err("a read after the failure");
+    }
+    if ws.read_message(&mut [0; 125]).is_ok() {
+        return Err("a read_message after the failure");
+    }
+    Ok(())
+}

@@ -43,7 +43,7 @@ pub use assemble::{Assembled, Reassembler};
 pub use pipe::{Duplex, End};
 pub use rng::{Rng, TestMask};
 pub use script::{AtEnd, Fault, Faults, Script};
-pub use storage::{Fixed, Storage};
+pub use storage::{Count, Fixed, Storage};
 pub use wire::{Decoder, Frames};
 
 /// Fails a check with `msg` unless `cond` holds: `ensure!(x == 1, "x is one")`.

@@ -24,7 +24,7 @@ pub enum Fault {
 /// When faults happen, for one direction of a [`Script`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Faults<'a> {
-    /// Faults at chosen calls: `(call number counted from 0, fault)`.
+    /// Faults at chosen calls: `(call number counted from 0, fault)`, sorted by call.
     pub at: &'a [(usize, Fault)],
     /// Chances, per 1000 calls, of a random `TimedOut`.
     pub timeout: u16,
@@ -90,8 +90,8 @@ impl<'a> Faults<'a> {
     }
 
     fn decide(&self, call: usize, rng: &mut Rng) -> Option<Fault> {
-        if let Some((_, fault)) = self.at.iter().find(|(c, _)| *c == call) {
-            return Some(*fault);
+        if let Ok(i) = self.at.binary_search_by_key(&call, |(c, _)| *c) {
+            return Some(self.at[i].1);
         }
         let total = u32::from(self.timeout)
             + u32::from(self.interrupt)

@@ -114,3 +114,32 @@ impl<S: Storage + ?Sized> Storage for &mut S {
         (**self).room()
     }
 }
+
+/// A sink that counts what it is given and keeps none of it (for benchmarks: the bytes
+/// pass through `black_box`, so the writes cannot be optimised away).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Count(pub usize);
+
+impl Storage for Count {
+    fn push(&mut self, bytes: &[u8]) -> usize {
+        core::hint::black_box(bytes);
+        self.0 += bytes.len();
+        bytes.len()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &[]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut []
+    }
+
+    fn clear(&mut self) {
+        self.0 = 0;
+    }
+
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+}

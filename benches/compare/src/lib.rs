@@ -1,97 +1,37 @@
-//! Shared pieces of the comparison benchmarks: client frames built by hand, in-memory
-//! transports for ws13 (embedded-io) and tungstenite (std::io), and a small timer that
-//! interleaves the two contenders so that both see the same machine.
+//! Shared pieces of the comparison benchmarks: client frames and the in-memory transport
+//! from the test kit (embedded-io for ws13, wrapped in std::io for tungstenite), and a
+//! small timer that interleaves the two contenders so that both see the same machine.
 
-use std::hint::black_box;
 use std::time::Instant;
 
-/// Appends a masked (client-to-server) frame with `opcode` and `payload`, FIN set.
-pub fn client_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], key: [u8; 4]) {
-    out.push(0x80 | opcode);
-    let n = payload.len();
-    if n < 126 {
-        out.push(0x80 | n as u8);
-    } else if n <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-}
+use ws13_testkit::wire::{Frames, Keys};
+use ws13_testkit::{Count, Script, TestMask};
 
-/// A fresh-looking masking key for frame `i` (the peers do not care where it comes from).
-pub fn key_for(i: usize) -> [u8; 4] {
-    (i as u32)
-        .wrapping_mul(0x9E37_79B9)
-        .wrapping_add(0x7F4A_7C15)
-        .to_le_bytes()
+/// A masked frame builder whose keys come in turn from a deterministic source (the
+/// peers do not care where they come from).
+pub fn client_frames(out: &mut Vec<u8>, seed: u32) -> Frames<&mut Vec<u8>> {
+    Frames::new(out, Keys::Test(TestMask(seed)))
 }
 
 /// `count` binary messages of `size` bytes from a client, then its close frame (1000).
 pub fn client_stream(count: usize, size: usize) -> Vec<u8> {
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
     let mut out = Vec::with_capacity(count * (size + 14) + 16);
-    for i in 0..count {
-        client_frame(&mut out, 0x2, &payload, key_for(i));
+    let mut frames = client_frames(&mut out, 0x7F4A_7C15);
+    for _ in 0..count {
+        frames.binary(&payload);
     }
-    client_frame(&mut out, 0x8, &1000u16.to_be_bytes(), key_for(count));
+    frames.close(1000, "");
     out
 }
 
-/// Input from a slice, output into a counting sink: an embedded-io transport for ws13.
-pub struct MemIo<'a> {
-    input: &'a [u8],
-    pos: usize,
-    /// Bytes written so far.
-    pub written: usize,
-}
+/// Input from a slice, output into a counting sink: the test kit's scripted transport,
+/// with no fault.
+pub type MemIo<'a> = Script<'static, &'a [u8], Count>;
 
-impl<'a> MemIo<'a> {
-    /// A transport that reads `input` and then reaches its end.
-    pub fn new(input: &'a [u8]) -> Self {
-        MemIo {
-            input,
-            pos: 0,
-            written: 0,
-        }
-    }
-
-    fn take(&mut self, buf: &mut [u8]) -> usize {
-        let rest = self.input.get(self.pos..).unwrap_or_default();
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        n
-    }
-
-    fn put(&mut self, buf: &[u8]) -> usize {
-        black_box(buf);
-        self.written += buf.len();
-        buf.len()
-    }
-}
-
-impl embedded_io::ErrorType for MemIo<'_> {
-    type Error = core::convert::Infallible;
-}
-
-impl embedded_io::Read for MemIo<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        Ok(self.take(buf))
-    }
-}
-
-impl embedded_io::Write for MemIo<'_> {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        Ok(self.put(buf))
-    }
-
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        Ok(())
-    }
+/// A transport reading `input` and then reaching its end, counting what is written.
+pub fn mem_io(input: &[u8]) -> MemIo<'_> {
+    Script::new(input, Count::default())
 }
 
 /// The same transport through `std::io`, for tungstenite.
@@ -99,13 +39,13 @@ pub struct StdMemIo<'a>(pub MemIo<'a>);
 
 impl std::io::Read for StdMemIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        Ok(self.0.take(buf))
+        embedded_io::Read::read(&mut self.0, buf).map_err(|k| std::io::ErrorKind::from(k).into())
     }
 }
 
 impl std::io::Write for StdMemIo<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        Ok(self.0.put(buf))
+        embedded_io::Write::write(&mut self.0, buf).map_err(|k| std::io::ErrorKind::from(k).into())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -118,38 +58,28 @@ impl std::io::Write for StdMemIo<'_> {
 /// arrives. Returns messages echoed and bytes written.
 pub fn ws13_echo(input: &[u8], rx: &mut [u8], tx: &mut [u8]) -> (usize, usize) {
     use ws13::blocking::{NoMask, WebSocket};
-    use ws13::{Event, Role};
-    let mut ws = WebSocket::from_upgraded(MemIo::new(input), Role::Server, rx, 0, tx, NoMask)
-        .expect("buffers");
+    use ws13::Event;
+    let mut ws = WebSocket::from_upgraded(mem_io(input), rx, 0..0, tx, 0, NoMask).expect("buffers");
     let mut messages = 0;
     loop {
         let (event, mut writer) = ws.read_split().expect("read");
         match event {
-            Event::Data {
-                kind,
-                last,
-                payload,
-                frame_remaining,
-                frame_fin,
-                ..
-            } => {
-                messages += usize::from(last);
-                writer
-                    .relay(kind, payload, frame_remaining, frame_fin)
-                    .expect("send");
+            Event::Data(piece) => {
+                messages += usize::from(piece.last);
+                writer.relay(&piece).expect("send");
             }
             Event::Close(_) => break,
             Event::Ping(_) | Event::Pong(_) => {}
         }
     }
-    (messages, ws.get_ref().written)
+    (messages, ws.get_ref().output.0)
 }
 
 /// tungstenite's server echoing every message of `input`, as its own example server
 /// does (`read`, then `send`). Returns messages echoed and bytes written.
 pub fn tungstenite_echo(input: &[u8]) -> (usize, usize) {
     use tungstenite::protocol::{Role, WebSocket};
-    let mut ws = WebSocket::from_raw_socket(StdMemIo(MemIo::new(input)), Role::Server, None);
+    let mut ws = WebSocket::from_raw_socket(StdMemIo(mem_io(input)), Role::Server, None);
     let mut messages = 0;
     loop {
         let msg = ws.read().expect("read");
@@ -160,7 +90,7 @@ pub fn tungstenite_echo(input: &[u8]) -> (usize, usize) {
             break;
         }
     }
-    (messages, ws.get_ref().0.written)
+    (messages, ws.get_ref().0.output.0)
 }
 
 /// Seconds `f` takes.

@@ -6,16 +6,7 @@ use ws13::handshake::accept_key;
 use ws13::proto::Role;
 
 use crate::{client_key, frame, Input, RFC_KEY};
-
-/// The request of RFC 6455 section 1.2.
-pub const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
-Host: server.example.com\r\n\
-Upgrade: websocket\r\n\
-Connection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Origin: http://example.com\r\n\
-Sec-WebSocket-Protocol: chat, superchat\r\n\
-Sec-WebSocket-Version: 13\r\n\r\n";
+use ws13_testkit::consts::{CHROMIUM_REQUEST, RFC_REQUEST};
 
 /// Chunk-size sets: whole, byte by byte, odd sizes, with a transport error, large.
 const CHUNKINGS: [&[u8]; 5] = [&[], &[1], &[7, 3, 200], &[0, 5, 131], &[255, 64]];
@@ -62,6 +53,18 @@ Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n
         ("no_host", swap("Host: server.example.com\r\n", "")),
         ("folded", swap("Origin:", " Origin:")),
         ("many_headers", many_headers),
+        ("chromium", CHROMIUM_REQUEST.to_vec()),
+        (
+            "two_hosts",
+            swap("Origin:", "Host: other.example.com\r\nOrigin:"),
+        ),
+        ("bad_host", swap("server.example.com", "a b")),
+        ("body", swap("Origin:", "Content-Length: 5\r\nOrigin:")),
+        (
+            "chunked",
+            swap("Origin:", "Transfer-Encoding: chunked\r\nOrigin:"),
+        ),
+        ("long_protocol", swap("chat, superchat", &"p".repeat(600))),
     ]
 }
 
@@ -229,14 +232,14 @@ Sec-WebSocket-Accept: {accept}\r\n\r\n"
         }
     }
 
-    // (c) receiver, both roles, bounded buffers.
+    // (c) the sans-IO connection, both roles, bounded buffers.
     for (role_bit, sender) in [(0u8, Role::Client), (1u8, Role::Server)] {
         for (name, bytes) in frames(sender) {
             for (i, chunks) in CHUNKINGS.iter().enumerate() {
                 let opts = role_bit | ((i as u8) << 1);
                 // The config picks the maximum message size: none, 0, 100, 5000, none.
                 add(
-                    "receiver",
+                    "connection",
                     format!("{name}_{role_bit}_{i}"),
                     Input::encode(i as u8 & 3, opts, chunks, &bytes),
                 );
@@ -251,9 +254,12 @@ Sec-WebSocket-Accept: {accept}\r\n\r\n"
         stream.extend(bytes);
         for (i, chunks) in CHUNKINGS.iter().enumerate() {
             let mode = (i as u8) & 3;
-            // A transmit buffer other than the smallest in every mode but 3 (the smallest
-            // cannot hold a 101 response with a subprotocol).
-            let opts = (i as u8 & 7) | (((i as u8 + 1) & 3) << 3) | (mode << 5);
+            // Receive buffers from 200 bytes (smaller ones cannot hold the RFC's request,
+            // whose Origin and subprotocols are kept) and transmit buffers from 256 (the
+            // smallest cannot hold a 101 response with a subprotocol).
+            let rx = 3 + (i as u8 % 5);
+            let tx = 1 + (i as u8 % 3);
+            let opts = rx | (tx << 3) | (mode << 5);
             add(
                 "blocking_server",
                 format!("{name}_{i}"),
@@ -312,5 +318,45 @@ Sec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
             }
         }
     }
+    // (e) writes with faults: sends of every kind, under every kind of fault.
+    for (i, (ops, faults)) in write_plans().into_iter().enumerate() {
+        for role in 0..2u8 {
+            for tx in [0u8, 3, 5, 7] {
+                let config = role | (tx << 1);
+                let opts = (i as u8 * 37) & 0x3F;
+                add(
+                    "write_faults",
+                    format!("plan{i}_{role}_{tx}"),
+                    Input::encode(config, opts, &faults, &ops),
+                );
+            }
+        }
+    }
     out
+}
+
+/// Sends (see `writes::Op`) and write faults for the `write_faults` seeds.
+fn write_plans() -> Vec<(Vec<u8>, Vec<u8>)> {
+    // A text message, a binary one of 300 bytes, fragments with a ping between them, a
+    // streamed frame with a ping inside, a pong, a flush, and a close.
+    let ops = vec![
+        0x08, 5, // whole text, 5 bytes
+        0x41, 0x01, 0x2C, // whole binary, 300 bytes, sent
+        0x02, 10, // fragment (binary), 10 bytes, not last
+        0x05, 3, // ping, 3 bytes
+        0x42, 4, // fragment, last
+        0x14, 0x03, 0xE8, 7, // streamed binary frame of 1000 bytes, 7 at a time, ping inside
+        0x0D, 2,    // pong
+        0x06, // flush
+        0x07, 4, // close 1000 with a 4-byte reason
+        0x00, 3, // a send after the close
+    ];
+    vec![
+        (ops.clone(), vec![]),
+        (ops.clone(), vec![0, 1, 0, 5, 1, 9, 0]),
+        (ops.clone(), vec![4, 4, 4, 0, 4, 1, 4]),
+        (ops.clone(), vec![5, 5, 2]),
+        (ops.clone(), vec![9, 9, 9, 9, 9, 3]),
+        (ops, vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ]
 }

@@ -131,10 +131,23 @@ impl Inbound {
         }
     }
 
+    /// The next event for `read`: a whole message being collected by an interrupted
+    /// [`Inbound::poll_message`] is given up (its rest comes as pieces).
+    #[inline]
+    pub(crate) fn poll_event(
+        &mut self,
+        role: Role,
+        rx: &mut [u8],
+        answers: &mut impl Answers,
+    ) -> Result<Status<RawEvent>, Error> {
+        self.receiver.set_collecting(false);
+        self.poll_raw(role, rx, answers)
+    }
+
     /// Runs the receiver over the received bytes and hands the answers the event calls
     /// for to `answers`; the event's spans are offsets into `rx`.
     #[inline]
-    pub(crate) fn poll_raw(
+    fn poll_raw(
         &mut self,
         role: Role,
         rx: &mut [u8],

@@ -255,7 +255,6 @@ impl<M: Masking> Connection<M> {
         rx: &'r mut [u8],
         tx: &mut [u8],
     ) -> Result<Status<Event<'r>>, Error> {
-        self.inbound.receiver.set_collecting(false);
         let raw = self.poll_raw(rx, tx)?;
         let rx: &'r [u8] = rx;
         Ok(match raw {
@@ -300,7 +299,9 @@ impl<M: Masking> Connection<M> {
         self.inbound.poll_message(M::ROLE, rx, &mut answers, buf)
     }
 
-    /// [`Connection::poll_event`], with the event's bytes given as offsets into `rx`.
+    /// [`Connection::poll_event`], with the event's bytes given as offsets into `rx`
+    /// (a whole message an interrupted [`Connection::poll_message`] was collecting is
+    /// given up: its rest comes as pieces).
     #[inline]
     pub(crate) fn poll_raw(
         &mut self,
@@ -311,7 +312,7 @@ impl<M: Masking> Connection<M> {
             out: &mut self.outbound,
             tx,
         };
-        self.inbound.poll_raw(M::ROLE, rx, &mut answers)
+        self.inbound.poll_event(M::ROLE, rx, &mut answers)
     }
 
     // ---------------------------------------------------------------- transmitting

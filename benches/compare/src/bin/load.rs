@@ -18,7 +18,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ws13_bench_compare::{client_frame, key_for, median};
+use ws13_bench_compare::{client_frames, median};
 
 struct Server {
     name: String,
@@ -168,7 +168,7 @@ impl Counter {
                 n => u64::from(n),
             };
             let opcode = h[0] & 0x0F;
-            if matches!(opcode, 0 | 1 | 2) {
+            if matches!(opcode, 0..=2) {
                 self.bytes += len;
                 if h[0] & 0x80 != 0 {
                     self.messages += 1;
@@ -213,7 +213,7 @@ fn run(server: &Server, size: usize, count: usize, batch: &[u8], per_batch: usiz
     let cpu_after = thread_cpu(pid);
     // Close: a masked close frame, then leave (the server's own close handling is not timed).
     let mut close = Vec::new();
-    client_frame(&mut close, 0x8, &1000u16.to_be_bytes(), key_for(7));
+    client_frames(&mut close, 7).close(1000, "");
     let _ = writer.write_all(&close);
     let _ = reader.set_read_timeout(Some(Duration::from_millis(500)));
     let mut sink = [0u8; 4096];
@@ -251,14 +251,15 @@ fn main() {
     let per_batch = 1000;
     let small_count = if quick { 100_000 } else { 400_000 };
     let mut small_batch = Vec::new();
-    for i in 0..per_batch {
-        client_frame(&mut small_batch, 0x2, &[0x42; 32], key_for(i));
+    let mut frames = client_frames(&mut small_batch, 1);
+    for _ in 0..per_batch {
+        frames.binary(&[0x42; 32]);
     }
     let big = 1 << 20;
     let big_count = if quick { 64 } else { 256 };
     let mut big_batch = Vec::new();
     let payload: Vec<u8> = (0..big).map(|i| (i * 31 + 7) as u8).collect();
-    client_frame(&mut big_batch, 0x2, &payload, key_for(1));
+    client_frames(&mut big_batch, 2).binary(&payload);
 
     println!("loopback echo on 127.0.0.1, one connection per run, median of the rounds shown");
     for (which, label, size, count, batch, per) in [

@@ -1,8 +1,10 @@
 //! Replays a corpus through every target's checks, without libFuzzer: a release build
 //! with `panic = "abort"`, so that any failed check ends the process with an abort.
 //!
-//! `replay [DIR]` (default `corpus`): runs each file of `DIR/<target>/` through that
-//! target, and also through every other target (a seed of one is a fine input for all).
+//! `replay [DIR...]` (default `corpus` and `regressions`): runs each file of
+//! `DIR/<target>/` through every target (a seed of one is a fine input for all).
+//! `regressions/` holds inputs that once found a bug, in the crate or in a harness: they
+//! are replayed every time.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -10,19 +12,23 @@ use std::time::Instant;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 6] = [
     ("handshake_server", ws13_fuzz_common::handshake_server),
     ("handshake_client", ws13_fuzz_common::handshake_client),
-    ("receiver", ws13_fuzz_common::receiver),
+    ("connection", ws13_fuzz_common::connection),
     ("blocking_server", ws13_fuzz_common::blocking_server),
     ("blocking_client", ws13_fuzz_common::blocking_client),
+    ("write_faults", ws13_fuzz_common::write_faults),
 ];
 
 /// The run in progress, named by the panic hook before the process aborts.
 static CURRENT: Mutex<String> = Mutex::new(String::new());
 
 fn main() {
-    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
+    let mut roots: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    if roots.is_empty() {
+        roots = vec!["corpus".into(), "regressions".into()];
+    }
     let started = Instant::now();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -31,11 +37,13 @@ fn main() {
         default_hook(info);
     }));
     let mut files = Vec::new();
-    for (name, _) in TARGETS {
-        let Ok(entries) = std::fs::read_dir(root.join(name)) else {
-            continue;
-        };
-        files.extend(entries.flatten().map(|e| e.path()));
+    for root in &roots {
+        for (name, _) in TARGETS {
+            let Ok(entries) = std::fs::read_dir(root.join(name)) else {
+                continue;
+            };
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
     }
     files.sort();
     let mut runs = 0u64;

@@ -33,7 +33,7 @@ impl Halves {
         let mut answers = shared;
         while let Status::Complete(_) =
             self.inbound
-                .poll_raw(Role::Server, &mut self.rx, &mut answers)?
+                .poll_event(Role::Server, &mut self.rx, &mut answers)?
         {
             events += 1;
             if self.inbound.received_close() {
