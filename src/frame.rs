@@ -197,7 +197,10 @@ impl FrameHeader {
     ///
     /// The caller keeps `len` below 2^63 and control payloads within 125 bytes; the
     /// protocol layer checks both before it emits.
-    #[inline]
+    // Inlined on 64-bit hosts, for speed; out of line on microcontrollers, where each
+    // inlined copy costs flash.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub fn emit(&self) -> EncodedHeader {
         let mut bytes = [0u8; MAX_HEADER_LEN];
         bytes[0] = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
