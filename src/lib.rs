@@ -47,6 +47,7 @@
 //! }
 //! ```
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // No panic reachable from the wire: no unwrap, no unchecked indexing, no arithmetic that
@@ -66,6 +67,7 @@
 extern crate std;
 
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod asynch;
 pub mod blocking;
 mod bytes;
@@ -73,6 +75,7 @@ mod error;
 pub mod frame;
 pub mod handshake;
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod net;
 pub mod proto;
 pub mod utf8;

@@ -124,6 +124,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// `N` fails the connection with 1009. Interrupted by a timeout, call it again with
     /// the same `storage`, which keeps what has arrived.
     #[cfg(feature = "heapless")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "heapless")))]
     pub async fn read_owned<const N: usize>(
         &mut self,
         storage: &mut heapless::Vec<u8, N>,

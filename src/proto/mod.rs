@@ -32,6 +32,7 @@ pub use keepalive::{Keepalive, KeepaliveAction};
 #[cfg(feature = "heapless")]
 pub(crate) use owned::storage as owned_storage;
 #[cfg(feature = "heapless")]
+#[cfg_attr(docsrs, doc(cfg(feature = "heapless")))]
 pub use owned::Owned;
 pub(crate) use receiver::RawEvent;
 
