@@ -394,3 +394,32 @@ fn read_message_after_read_finished_an_interrupted_one_starts_afresh() {
     assert_eq!(ws.read_message(&mut buf).unwrap(), Message::Text(""));
     assert_eq!(ws.read_message(&mut buf).unwrap(), Message::Binary(b"xy"));
 }
+
+/// A request with empty lines before its request line (RFC 7230 section 3.5 has a server
+/// ignore them; ws13's parser takes up to two bytes of them) shows its headers like any
+/// other. Found by the fuzzer (handshake_server): after "\n\n" the parser accepted the
+/// upgrade, but `Request::headers` took the second empty line for the end of the head, so
+/// `header`, `origin` and `protocols` found nothing.
+#[test]
+fn headers_after_leading_empty_lines_are_seen() {
+    for lead in [&b"\n"[..], b"\r\n", b"\n\n"] {
+        let mut input = lead.to_vec();
+        input.extend_from_slice(RFC_REQUEST);
+        let mut io = script(input, 7);
+        let mut rx = [0u8; 512];
+        let mut incoming = Incoming::new(&mut io, &mut rx);
+        let request = incoming.read().unwrap();
+        assert_eq!(request.check_upgrade(), Ok(()));
+        assert_eq!(
+            request.header("host"),
+            Some("server.example.com"),
+            "{lead:?}"
+        );
+        assert_eq!(request.origin(), Some("http://example.com"));
+        assert_eq!(
+            request.protocols().collect::<Vec<_>>(),
+            ["chat", "superchat"]
+        );
+        assert_eq!(request.path(), "/chat");
+    }
+}

@@ -118,8 +118,10 @@ pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Iterates over the header lines of a complete head (the start line skipped).
 pub(crate) fn header_lines(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     head.split(|&b| b == b'\n')
-        .skip(1)
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        // Empty lines before the request line, which the parser ignores, then that line.
+        .skip_while(|l| l.is_empty())
+        .skip(1)
         .take_while(|l| !l.is_empty())
         .filter_map(split_header)
 }

@@ -609,6 +609,28 @@ struct Driven {
     owed: Option<Vec<Vec<u8>>>,
 }
 
+/// Takes in an event read piece by piece; returns a ping's payload. A piece without
+/// `first` outside a message is legal only after a read_message a timeout interrupted:
+/// the message's start is in that call's buffer.
+fn take_event(
+    log: &mut Log,
+    event: Event<'_>,
+    in_message: bool,
+    interrupted: bool,
+) -> Option<Vec<u8>> {
+    if let Event::Data(p) = event {
+        if !p.first && !in_message {
+            assert!(interrupted, "a piece without `first` outside a message");
+            log.resume(p.kind);
+        }
+    }
+    log.event(event);
+    match event {
+        Event::Ping(p) => Some(p.to_vec()),
+        _ => None,
+    }
+}
+
 /// Reads from `ws` until the connection closes or fails, checking the driver's promises.
 fn drive<M: Masking>(
     ws: &mut WebSocket<'_, &mut Wire<'_>, M>,
@@ -655,25 +677,12 @@ fn drive<M: Masking>(
         let messages_before = log.msgs.len();
         let result: Result<Option<Vec<u8>>, Error<ErrorKind>> = match which {
             0 => ws.read().map(|e| {
-                let ping = if let Event::Ping(p) = e {
-                    Some(p.to_vec())
-                } else {
-                    None
-                };
                 if let Event::Data(p) = e {
-                    if !p.first && !in_message {
-                        assert!(
-                            interrupted_whole,
-                            "a piece without `first` outside a message"
-                        );
-                        log.resume(p.kind);
-                    }
                     if p.last {
                         resume_with_read = false;
                     }
                 }
-                log.event(e);
-                ping
+                take_event(&mut log, e, in_message, interrupted_whole)
             }),
             1 => ws.read_message(&mut msg).map(|m| {
                 let ping = if let Message::Ping(p) = m {
@@ -686,13 +695,6 @@ fn drive<M: Masking>(
             }),
             _ => ws.read_split().and_then(|(event, mut writer)| {
                 if let Event::Data(p) = event {
-                    if !p.first && !in_message {
-                        assert!(
-                            interrupted_whole,
-                            "a piece without `first` outside a message"
-                        );
-                        log.resume(p.kind);
-                    }
                     // Only in echo mode: mixed modes would echo half a message.
                     if mode == 2 && sending == Sending::Frames && p.kind == MessageKind::Binary {
                         writer.relay(&p)?;
@@ -700,13 +702,7 @@ fn drive<M: Masking>(
                         writer.write_fragment(p.kind, p.payload, p.last)?;
                     }
                 }
-                let ping = if let Event::Ping(p) = event {
-                    Some(p.to_vec())
-                } else {
-                    None
-                };
-                log.event(event);
-                Ok(ping)
+                Ok(take_event(&mut log, event, in_message, interrupted_whole))
             }),
         };
         if let Ok(ping) = &result {
