@@ -423,3 +423,18 @@ fn headers_after_leading_empty_lines_are_seen() {
         assert_eq!(request.path(), "/chat");
     }
 }
+
+/// A transport that took nothing (`Ok(0)` from a write) is gone: a later flush says
+/// `Closed` instead of `Ok`, though nothing it buffered can go out. (Found by the test
+/// port's review: the buffered bytes were dropped and flush succeeded.)
+#[test]
+fn a_flush_after_the_transport_took_nothing_says_closed() {
+    use ws13_testkit::Fault;
+    let faults = [(0, Fault::Eof)];
+    let mut io = script(Vec::new(), 100).writes(Faults::at(&faults));
+    let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+    let mut ws = WebSocket::from_upgraded(&mut io, &mut rx, 0..0, &mut tx, 0, NoMask).unwrap();
+    assert!(matches!(ws.send(Message::Text("lost")), Err(Error::Eof)));
+    assert!(matches!(ws.flush(), Err(Error::Closed)));
+    assert!(matches!(ws.send(Message::Text("more")), Err(Error::Closed)));
+}

@@ -131,6 +131,10 @@ impl<T: Write, M: Masking, S: Answers> Out<'_, T, M, S> {
 
     /// Writes out everything buffered and flushes the transport.
     pub(crate) async fn flush(&mut self) -> Result<(), Error<T::Error>> {
+        if self.out.is_broken() {
+            // What was buffered cannot go out any more.
+            return Err(Error::Closed);
+        }
         self.transmit().await?;
         match self.io.flush().await {
             Ok(()) => Ok(()),

@@ -40,7 +40,9 @@ pub struct Connecting<'b, 'p, T, R> {
 
 impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
     /// Writes `request` into `tx`, with a nonce from `masks` as its key. Nothing is sent
-    /// yet.
+    /// yet. `rx` must hold the server's whole response head: about 130 bytes for a bare
+    /// 101, 160 with a subprotocol, more for every header the server adds
+    /// ([`crate::handshake::client::ClientError::TooLarge`] otherwise).
     pub fn new(
         io: T,
         rx: &'b mut [u8],

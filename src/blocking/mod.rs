@@ -92,6 +92,10 @@ fn flush<T: Write, M: Masking>(
     conn: &mut Connection<M>,
     tx: &mut [u8],
 ) -> Result<(), Error<T::Error>> {
+    if conn.transport_ended() {
+        // What was buffered cannot go out any more.
+        return Err(Error::Closed);
+    }
     transmit(io, conn, tx)?;
     io.flush().map_err(|e| fault(conn, e))
 }

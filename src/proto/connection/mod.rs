@@ -195,6 +195,11 @@ impl<M: Masking> Connection<M> {
         self.outbound.is_down() || self.inbound.received_close()
     }
 
+    /// Whether the transport ended or failed: nothing more goes in or out.
+    pub const fn transport_ended(&self) -> bool {
+        self.outbound.flags & BROKEN != 0
+    }
+
     /// Whether the peer's close frame has arrived.
     pub const fn received_close(&self) -> bool {
         self.inbound.received_close()
@@ -343,8 +348,10 @@ impl<M: Masking> Connection<M> {
     /// Encodes `message` whole: a text or binary message as one frame, or a control
     /// frame. A ping, pong or close asked for while a frame is open waits for the
     /// frame, at the end of the transmit buffer, if that leaves room for a pong the
-    /// peer may be owed meanwhile ([`SendError::FrameOpen`] otherwise). A close when
-    /// ours is already on its way is [`Output::Done`] at once.
+    /// peer may be owed meanwhile ([`SendError::FrameOpen`] otherwise). One such frame
+    /// waits at a time: a second replaces the first (the application's latest ping is
+    /// the one sent). A close when ours is already on its way is [`Output::Done`] at
+    /// once.
     ///
     /// [`SendError::FrameOpen`]: super::SendError::FrameOpen
     #[inline]

@@ -46,6 +46,11 @@ impl<M: Masking> Outbound<M> {
         self.flags & (FAILED | BROKEN) != 0
     }
 
+    /// Whether the transport ended or failed.
+    pub(crate) const fn is_broken(&self) -> bool {
+        self.flags & BROKEN != 0
+    }
+
     /// Whether our close frame is queued (or waiting behind the open frame).
     pub(crate) const fn close_sent(&self) -> bool {
         self.flags & CLOSE_SENT != 0
