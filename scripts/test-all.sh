@@ -27,6 +27,15 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 stage "cargo doc: every public item documented, no broken links"
 RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps --all-features --quiet
 
+stage "rust-version: the declared toolchain builds and tests everything (all features)"
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+rustup toolchain install "$msrv" --profile minimal >/dev/null
+cargo "+$msrv" --version
+cargo "+$msrv" test --locked --all-features 2>&1 | tail -n 3
+
+stage "cargo publish --dry-run: the package builds from what it ships"
+cargo publish --dry-run --locked 2>&1 | tail -n 3
+
 stage "cargo test --no-default-features --lib: the core's unit tests without std"
 cargo test --no-default-features --lib 2>&1 | tee -a "$LOG"
 

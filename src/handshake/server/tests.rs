@@ -3,6 +3,7 @@
 use super::*;
 use std::format;
 use std::prelude::rust_2021::*;
+use std::vec;
 
 const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
     Host: server.example.com\r\n\

@@ -197,7 +197,7 @@ impl<M: Masking> Connection<M> {
 
     /// Whether the transport ended or failed: nothing more goes in or out.
     pub const fn transport_ended(&self) -> bool {
-        self.outbound.flags & BROKEN != 0
+        self.outbound.is_broken()
     }
 
     /// Whether the peer's close frame has arrived.
