@@ -76,9 +76,14 @@ fn run(url: &str, ca_file: &str) -> Result<(), String> {
         Ok((mut ws, _)) => lines::chat(&mut ws),
         Err(e) => Err(cannot(&e)),
     };
-    // TLS's close_notify (bounded by the write timeout), then a graceful TCP close.
-    tls.conn.send_close_notify();
-    let notified = tls.flush();
+    // Once TLS is up, however the conversation ended: close_notify (bounded by the
+    // write timeout); then a graceful TCP close.
+    let notified = if tls.conn.is_handshaking() {
+        Ok(())
+    } else {
+        tls.conn.send_close_notify();
+        tls.flush()
+    };
     net::linger(tls.sock.stream(), Duration::from_secs(1));
     result?;
     notified.map_err(|e| format!("close_notify not sent: {e}"))

@@ -78,12 +78,15 @@ fn handle(tcp: TcpStream, config: Arc<ServerConfig>) {
                 Ok(what) => what.to_string(),
                 Err(e) => format!("error: {e}"),
             };
-            // However it ended: close_notify, within CLOSE_WAIT (a peer that reads
-            // nothing cannot hold the thread for the write timeout).
-            tls.sock
-                .set_deadline(Instant::now().checked_add(CLOSE_WAIT));
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
+            // However it ended, once TLS is up: close_notify, within CLOSE_WAIT (a peer
+            // that reads nothing cannot hold the thread for the write timeout). A
+            // handshake that failed or timed out has nothing to notify.
+            if !tls.conn.is_handshaking() {
+                tls.sock
+                    .set_deadline(Instant::now().checked_add(CLOSE_WAIT));
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
             outcome
         }
         Err(e) => format!("error: {e}"),

@@ -93,10 +93,12 @@ fn serve<R>(
     Ok(then(incoming, &mut tx))
 }
 
-/// Ends a server's TLS stream: close_notify, then the TCP close.
+/// Ends a server's TLS stream: close_notify (once TLS is up), then the TCP close.
 fn close_tls(tls: &mut ServerTls<'_>, tcp: &TcpStream) {
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
+    if !tls.conn.is_handshaking() {
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
     net::linger(tcp, Duration::from_secs(2));
 }
 
