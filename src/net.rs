@@ -22,25 +22,29 @@
 //!   call is made again to go on (rustls keeps the partial records it has read and the
 //!   records it has still to send).
 //! - A graceful close is TLS's `close_notify` (`tls.conn.send_close_notify()` and a
-//!   flush), then [`linger`] on the [`TcpStream`], which the caller keeps (the
-//!   [`DeadlineStream`] borrows it, or holds a [`TcpStream::try_clone`]).
+//!   flush, once TLS is up), then [`linger`] on the [`TcpStream`]. Pass the helpers
+//!   `&mut tls` (a `&mut` of a `std::io` stream is one too) to keep the TLS stream for
+//!   that, however the WebSocket ended.
 //!
 //! ```text
-//! // Server: one thread per accepted `tcp`.
-//! let tls = StreamOwned::new(ServerConnection::new(config)?, DeadlineStream::new(&tcp));
-//! let mut incoming = net::accept_layered(tls, |tls| &mut tls.sock, &mut rx, deadline, idle)?;
-//! // ... incoming.accept(..), the WebSocket, as over TCP; then, however it ended:
-//! let tls = ws.get_mut().inner_mut();
-//! tls.conn.send_close_notify();
-//! let _ = tls.flush();
+//! // Server, on each accepted `tcp` (with its write timeout set). The WebSocket borrows
+//! // the TLS stream, which is still here to end however the connection went.
+//! let mut tls = StreamOwned::new(ServerConnection::new(config)?, DeadlineStream::new(&tcp));
+//! let incoming = net::accept_layered(&mut tls, |tls| &mut tls.sock, &mut rx, deadline, idle)?;
+//! // ... incoming.accept(&mut tx, ..), the WebSocket, exactly as over TCP; then:
+//! if !tls.conn.is_handshaking() {
+//!     tls.conn.send_close_notify();
+//!     let _ = tls.flush();
+//! }
 //! net::linger(&tcp, Duration::from_secs(2));
 //!
 //! // Client:
 //! let url = net::parse_wss("wss://example.com/chat")?;
 //! let tcp = net::connect_tcp(url.host, url.port, options.connect_timeout)?;
 //! let name = ServerName::try_from(url.host.to_owned())?;
-//! let tls = StreamOwned::new(ClientConnection::new(config, name)?, DeadlineStream::new(tcp));
-//! let (ws, protocol) = net::connect_layered(tls, |tls| &mut tls.sock, &url, &options, &mut rx, &mut tx)?;
+//! let mut tls = StreamOwned::new(ClientConnection::new(config, name)?, DeadlineStream::new(tcp));
+//! let (ws, protocol) = net::connect_layered(&mut tls, |tls| &mut tls.sock, &url, &options, &mut rx, &mut tx)?;
+//! // ... then close_notify and net::linger(tls.sock.stream(), ..) as above.
 //! ```
 //!
 //! `examples/wss_echo_server.rs` and `examples/wss_client.rs` are whole programs, and
