@@ -301,7 +301,7 @@ fn cut_at_deadline(listener: TcpListener, config: Arc<ServerConfig>) -> thread::
             Ok(()) => panic!("expected a timeout, got a request"),
         }
         assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
         net::linger(&tcp, Duration::from_millis(100));
     })
 }
@@ -485,7 +485,7 @@ fn a_handshake_deadline_bounds_the_client_too() {
     let server = thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
         let _ = serve(&tcp, &config, Duration::from_secs(5), |incoming, _| {
-            thread::sleep(Duration::from_millis(1500));
+            thread::sleep(Duration::from_secs(3));
             drop(incoming);
         });
     });
@@ -497,7 +497,7 @@ fn a_handshake_deadline_bounds_the_client_too() {
         Ok(_) => panic!("connected"),
     }
     assert!(
-        started.elapsed() < Duration::from_millis(1400),
+        started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );
