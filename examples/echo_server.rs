@@ -13,107 +13,24 @@
 //! client offers it. One log line per connection.
 //!
 //! A client must send its whole request within 10 s. A connection silent for 30 s gets
-//! a ping, and is closed with 1001 if nothing comes back within 10 s more.
+//! a ping, and is closed with 1001 if nothing comes back within 10 s more. (The page and
+//! the echo are in examples/shared/echo.rs, which wss_echo_server shares.)
 
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ws13::proto::Keepalive;
-use ws13::{net, Error, Event, Message, MessageKind};
+use ws13::{net, Error};
 
-const PAGE: &str = include_str!("echo_page.html");
-/// Receive buffer: the larger share, so that each read moves more of a big message.
-const RX: usize = 46 * 1024;
-/// Transmit buffer: gathers small frames; a large piece is written from the receive buffer.
-const TX: usize = 16 * 1024;
-/// Between the two, so their addresses differ in the low bits (see `serve`).
-const GAP: usize = 2 * 1024;
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
-/// How often a quiet connection wakes up to look at its keepalive.
-const TICK: Duration = Duration::from_secs(1);
-const KEEPALIVE_INTERVAL_MS: u64 = 30_000;
-const KEEPALIVE_TIMEOUT_MS: u64 = 10_000;
+#[path = "shared/echo.rs"]
+mod echo;
 
-/// What one connection did, for its log line.
-#[derive(Default)]
-struct Stats {
-    messages: u64,
-    bytes: u64,
-}
+use echo::{Buffers, Stats};
 
 fn serve(stream: &TcpStream, stats: &mut Stats) -> Result<&'static str, Error<std::io::Error>> {
-    // One allocation of 64 KiB, the transmit buffer 2 KiB past the receive buffer: copying
-    // between buffers whose addresses share their low 12 bits is slow on some CPUs.
-    let mut buffers = vec![0u8; RX + GAP + TX];
-    let (rx, rest) = buffers.split_at_mut(RX);
-    let tx = rest.get_mut(GAP..).unwrap_or_default();
-    let mut incoming = net::accept_within(stream, rx, HANDSHAKE_DEADLINE, Some(TICK))?;
-    let request = incoming.request();
-    if !request.is_upgrade() {
-        return match (request.method(), request.path()) {
-            ("GET", "/") => {
-                incoming.respond(
-                    200,
-                    &[("Content-Type", "text/html; charset=utf-8")],
-                    PAGE.as_bytes(),
-                )?;
-                Ok("served page")
-            }
-            ("GET", _) => {
-                incoming.respond(404, &[("Content-Type", "text/plain")], b"not found\n")?;
-                Ok("404")
-            }
-            _ => {
-                incoming.respond(405, &[("Allow", "GET")], b"")?;
-                Ok("405")
-            }
-        };
-    }
-    let protocol = request.offers_protocol("ws13.echo").then_some("ws13.echo");
-    let mut ws = incoming.accept(tx, protocol)?;
-    // Time for the keepalive is read here, in the driver, and passed into the core; only
-    // when a read times out (every TICK of silence), not for every event.
-    let start = Instant::now();
-    let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut keepalive = Keepalive::new(KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, now_ms());
-    let mut heard = false;
-    loop {
-        let (event, mut writer) = match ws.read_split() {
-            Ok(split) => split,
-            Err(e) if e.is_timeout() => {
-                let now = now_ms();
-                if std::mem::take(&mut heard) {
-                    keepalive.seen(now);
-                }
-                // A ping, or the close (1001) when the last one went unanswered; behind a
-                // frame being relayed, it waits for the frame.
-                if let Some(message) = keepalive.due(now) {
-                    ws.send(message)?;
-                    if let Message::Close(_) = message {
-                        return Ok("no answer to keepalive ping: closed with 1001");
-                    }
-                }
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        heard = true;
-        match event {
-            Event::Data(piece) => {
-                stats.bytes += piece.payload.len() as u64;
-                if piece.last {
-                    stats.messages += 1;
-                }
-                if piece.kind == MessageKind::Binary {
-                    writer.relay(&piece)?;
-                } else {
-                    writer.write_fragment(piece.kind, piece.payload, piece.last)?;
-                }
-            }
-            Event::Close(_) => return Ok("closed"),
-            Event::Ping(_) | Event::Pong(_) => {}
-        }
-    }
+    let mut buffers = Buffers::new();
+    let (rx, tx) = buffers.split();
+    let incoming = net::accept_within(stream, rx, echo::HANDSHAKE_DEADLINE, Some(echo::TICK))?;
+    echo::answer(incoming, tx, stats)
 }
 
 fn handle(stream: TcpStream) {
@@ -123,7 +40,7 @@ fn handle(stream: TcpStream) {
         .unwrap_or_else(|_| "?".into());
     let _ = stream.set_nodelay(true);
     // A client that stops reading cannot hold the thread in a write forever.
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+    let _ = stream.set_write_timeout(Some(echo::WRITE_TIMEOUT));
     let mut stats = Stats::default();
     // The connection borrows the stream, so it is still here to close gracefully
     // however the connection ended.

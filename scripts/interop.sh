@@ -18,10 +18,19 @@
 # browser suite whole, and the client parts of the python and node suites (the firmware is the
 # server; examples/client is not involved). Output goes to target/interop/firmware/.
 #
+# With INTEROP_TARGET=wss the peers meet ws13 over TLS: examples/wss_echo_server (rustls; a test CA
+# and certificate made at start-up into target/interop/wss/pki/) serves the page over https and
+# the echo over wss on one port. The browser suite runs whole (Chromium accepts the certificate
+# by its key's hash, --ignore-certificate-errors-spki-list); the python suite is
+# tests/interop/py_wss.py (ssl and websockets trusting the test CA: the page, echoes, a clean close
+# down to close_notify and a FIN, a client stalled in its TLS handshake let go at the deadline, and
+# a websockets wss server for examples/wss_client). Output goes to target/interop/wss/.
+#
 # Environment:
-#   INTEROP_TARGET         echo_server (default) or firmware
+#   INTEROP_TARGET         echo_server (default), firmware or wss
 #   INTEROP_PORT           the server's port (default: a free one)
-#   INTEROP_SUITES         suites to run, space-separated (default "browser python node")
+#   INTEROP_SUITES         suites to run, space-separated (default "browser python node"; for
+#                          wss "browser python")
 #   INTEROP_SKIP_INSTALL=1 don't install anything
 #   INTEROP_SKIP_BUILD=1   don't run cargo build
 #   CHROMIUM               browser executable (default /usr/bin/chromium)
@@ -34,9 +43,15 @@ TARGET="${INTEROP_TARGET:-echo_server}"
 case "$TARGET" in
 echo_server) OUT="$ROOT/target/interop" ;;
 firmware) OUT="$ROOT/target/interop/firmware" ;;
-*) printf '[interop] ERROR: INTEROP_TARGET must be echo_server or firmware, not %s\n' "$TARGET" >&2; exit 2 ;;
+wss) OUT="$ROOT/target/interop/wss" ;;
+*) printf '[interop] ERROR: INTEROP_TARGET must be echo_server, firmware or wss, not %s\n' "$TARGET" >&2; exit 2 ;;
 esac
-SUITES="${INTEROP_SUITES:-browser python node}"
+if [[ "$TARGET" == wss ]]; then
+    SUITES="${INTEROP_SUITES:-browser python}"
+    [[ " $SUITES " != *" node "* ]] || { printf '[interop] ERROR: no node suite over wss\n' >&2; exit 2; }
+else
+    SUITES="${INTEROP_SUITES:-browser python node}"
+fi
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 VENV="$DIR/.venv"
 SUITE_TIMEOUT=300    # seconds each suite may take
@@ -90,25 +105,42 @@ fi
 # ---- build and start the server ----------------------------------------------------------------
 mkdir -p "$OUT"
 PORT="${INTEROP_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
-if [[ "$TARGET" == echo_server ]]; then
+SCHEME=ws
+HTTP_SCHEME=http
+URL_HOST=127.0.0.1
+if [[ "$TARGET" == echo_server || "$TARGET" == wss ]]; then
     if [[ "${INTEROP_SKIP_BUILD:-}" != 1 ]]; then
         log "building examples (release)"
         timeout 1200 cargo build --release --examples -j 1
     fi
-    ECHO_SERVER="$ROOT/target/release/examples/echo_server"
-    CLIENT="$ROOT/target/release/examples/client"
+    if [[ "$TARGET" == wss ]]; then
+        SERVER_NAME=wss_echo_server
+        CLIENT="$ROOT/target/release/examples/wss_client"
+        # The server makes a test CA and its certificate here at start-up (ca.pem, cert.pem,
+        # key.pem); the clients trust ca.pem and check the name localhost.
+        PKI="$OUT/pki"
+        rm -rf "$PKI"
+        SERVER_ARGS=(--out "$PKI")
+        SCHEME=wss
+        HTTP_SCHEME=https
+        URL_HOST=localhost
+    else
+        SERVER_NAME=echo_server
+        CLIENT="$ROOT/target/release/examples/client"
+        SERVER_ARGS=()
+    fi
+    ECHO_SERVER="$ROOT/target/release/examples/$SERVER_NAME"
     [[ -x "$ECHO_SERVER" && -x "$CLIENT" ]] || die "examples not built: $ECHO_SERVER, $CLIENT"
-    SERVER_NAME=echo_server
-    SERVER_LOG="$OUT/echo_server.log"
+    SERVER_LOG="$OUT/$SERVER_NAME.log"
     : >"$SERVER_LOG"
-    timeout -k 5 "$SERVER_TIMEOUT" "$ECHO_SERVER" "127.0.0.1:$PORT" 2>"$SERVER_LOG" &
+    timeout -k 5 "$SERVER_TIMEOUT" "$ECHO_SERVER" "127.0.0.1:$PORT" "${SERVER_ARGS[@]}" 2>"$SERVER_LOG" &
     SERVER_PID=$!
     for ((i = 0; i < STARTUP_TIMEOUT * 10; i++)); do
         grep -q 'listening' "$SERVER_LOG" && break
-        kill -0 "$SERVER_PID" 2>/dev/null || die "echo_server exited: $(cat "$SERVER_LOG")"
+        kill -0 "$SERVER_PID" 2>/dev/null || die "$SERVER_NAME exited: $(cat "$SERVER_LOG")"
         sleep 0.1
     done
-    grep -q 'listening' "$SERVER_LOG" || die "echo_server did not start listening on 127.0.0.1:$PORT"
+    grep -q 'listening' "$SERVER_LOG" || die "$SERVER_NAME did not start listening on 127.0.0.1:$PORT"
     LOG_HOST=127.0.0.1
     CONCURRENT=8
 else
@@ -136,8 +168,11 @@ else
 fi
 log "$SERVER_NAME (pid $SERVER_PID) on 127.0.0.1:$PORT, log in ${SERVER_LOG#"$ROOT"/}"
 
-export WS13_ECHO_URL="ws://127.0.0.1:$PORT/"
-export WS13_HTTP_URL="http://127.0.0.1:$PORT/"
+export WS13_ECHO_URL="$SCHEME://$URL_HOST:$PORT/"
+export WS13_HTTP_URL="$HTTP_SCHEME://$URL_HOST:$PORT/"
+if [[ "$TARGET" == wss ]]; then
+    export WS13_CA="$PKI/ca.pem" WS13_CERT="$PKI/cert.pem" WS13_KEY="$PKI/key.pem"
+fi
 export WS13_ECHO_LOG="$SERVER_LOG"
 export WS13_LOG_HOST="$LOG_HOST"
 export WS13_CONCURRENT="$CONCURRENT"
@@ -193,6 +228,12 @@ for suite in $SUITES; do
             "Chromium loads $SERVER_NAME's page; typing + Send echoes into #log; page JS: text, binary, 1 MiB, subprotocol, close 4000..4999 wasClean, 5000 in order; screenshot" \
             node "$DIR/browser.mjs" ;;
     python)
+        if [[ "$TARGET" == wss ]]; then
+            run_suite python \
+                "ssl + websockets (sync) trusting the test CA -> wss_echo_server: the page over https, an untrusting client refused, text/binary/fragments/1 and 4 MiB/pings/5000 in order/close codes, a clean close down to close_notify and a FIN, an abrupt drop, a client stalled in its ClientHello let go at the 10 s deadline; websockets wss server <- wss_client: lines, a message after the 101, 1 MiB, a CA that did not sign refused" \
+                "$VENV/bin/python" "$DIR/py_wss.py"
+            continue
+        fi
         run_suite python \
             "websockets (sync) client -> $SERVER_NAME: text/binary/fragments/pings (also between fragments)/close codes/4 MiB/5000 in order/abrupt drops/HTTP 200, 404, 405/a second connection served while a first is mid-message, mid-frame, or not reading$PY_CLIENT_PART" \
             "$VENV/bin/python" "$DIR/py_interop.py" ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, docs, unit and integration tests (no_std and
-# std), Autobahn|Testsuite conformance in both roles, interop with real peers, and the same
-# against the firmware on a real network stack under QEMU. Installs what it needs.
+# std), Autobahn|Testsuite conformance in both roles, interop with real peers (also over
+# TLS), and the same against the firmware on a real network stack under QEMU. Installs what
+# it needs.
 # Exits non-zero on the first failed stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -63,6 +64,9 @@ bash scripts/firmware-size.sh
 
 stage "interop with real peers: Chromium (the echo page), Python websockets, Node ws"
 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
+
+stage "interop over TLS (rustls by composition): Chromium (the page over https, its sockets over wss) and Python ssl + websockets against wss_echo_server; a websockets wss server for wss_client"
+INTEROP_TARGET=wss INTEROP_SKIP_BUILD=1 bash scripts/interop.sh 2>&1 | tee -a "$LOG"
 
 stage "firmware on a network stack (qemu/net: ws13 + smoltcp on an emulated LM3S6965): HTTP and WebSocket checks, Chromium/Python/Node against it, Autobahn cases 1-10 in both roles, strict"
 bash scripts/qemu-net.sh test 2>&1 | tee -a "$LOG"

@@ -5,6 +5,50 @@
 //! The transport is `embedded-io-adapters`' [`FromStd`] around a [`DeadlineStream`]: a
 //! [`TcpStream`] whose reads can be bounded by a deadline, so that a client stalling in
 //! the handshake cannot hold a server thread however slowly it trickles bytes.
+//!
+//! # TLS (`wss://`, `https://`), by composition
+//!
+//! ws13 has no TLS of its own: a TLS stream of the caller's (rustls' `StreamOwned`, say)
+//! goes between the [`DeadlineStream`] and [`FromStd`], and the same helpers serve it.
+//! `FromStd<StreamOwned<ServerConnection, DeadlineStream<&TcpStream>>>` is the
+//! transport; [`accept_layered`] and [`open_layered`] (or [`connect_layered`]) take the
+//! TLS stream and a way to reach the [`DeadlineStream`] under it (`|tls| &mut tls.sock`).
+//!
+//! - The deadline sits under TLS, on the socket, so it bounds every byte of the TLS
+//!   handshake and of the HTTP request or response, however they trickle. (Above TLS it
+//!   could not: one TLS read may take many socket reads.)
+//! - Read and write timeouts are the [`TcpStream`]'s, as for plain TCP: a socket
+//!   timeout reaches ws13 as [`io::ErrorKind::TimedOut`] through the TLS layer, and the
+//!   call is made again to go on (rustls keeps the partial records it has read and the
+//!   records it has still to send).
+//! - A graceful close is TLS's `close_notify` (`tls.conn.send_close_notify()` and a
+//!   flush, once TLS is up), then [`linger`] on the [`TcpStream`]. Pass the helpers
+//!   `&mut tls` (a `&mut` of a `std::io` stream is one too) to keep the TLS stream for
+//!   that, however the WebSocket ended.
+//!
+//! ```text
+//! // Server, on each accepted `tcp` (with its write timeout set). The WebSocket borrows
+//! // the TLS stream, which is still here to end however the connection went.
+//! let mut tls = StreamOwned::new(ServerConnection::new(config)?, DeadlineStream::new(&tcp));
+//! let incoming = net::accept_layered(&mut tls, |tls| &mut tls.sock, &mut rx, deadline, idle)?;
+//! // ... incoming.accept(&mut tx, ..), the WebSocket, exactly as over TCP; then:
+//! if !tls.conn.is_handshaking() {
+//!     tls.conn.send_close_notify();
+//!     let _ = tls.flush();
+//! }
+//! net::linger(&tcp, Duration::from_secs(2));
+//!
+//! // Client:
+//! let url = net::parse_wss("wss://example.com/chat")?;
+//! let tcp = net::connect_tcp(url.host, url.port, options.connect_timeout)?;
+//! let name = ServerName::try_from(url.host.to_owned())?;
+//! let mut tls = StreamOwned::new(ClientConnection::new(config, name)?, DeadlineStream::new(tcp));
+//! let (ws, protocol) = net::connect_layered(&mut tls, |tls| &mut tls.sock, &url, &options, &mut rx, &mut tx)?;
+//! // ... then close_notify and net::linger(tls.sock.stream(), ..) as above.
+//! ```
+//!
+//! `examples/wss_echo_server.rs` and `examples/wss_client.rs` are whole programs, and
+//! `tests/tls.rs` checks all of this over rustls.
 
 use core::borrow::Borrow;
 use core::hash::{BuildHasher, Hasher};
@@ -17,7 +61,7 @@ use std::time::{Duration, Instant};
 pub use embedded_io_adapters::std::FromStd;
 
 use crate::blocking::{Connected, Connecting, Incoming};
-use crate::handshake::client::{ClientRequest, Url};
+use crate::handshake::client::{ClientRequest, Url, UrlError};
 use crate::{Error, MaskSource};
 
 /// A TCP stream as an `embedded-io` transport. `S` is the stream itself or a reference
@@ -167,11 +211,36 @@ pub fn accept_within<S: Borrow<TcpStream>>(
     timeout: Duration,
     idle: Option<Duration>,
 ) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
-    let mut conn = DeadlineStream::new(stream);
-    conn.set_deadline(Instant::now().checked_add(timeout));
-    let mut incoming = Incoming::new(FromStd::new(conn), rx);
+    accept_layered(DeadlineStream::new(stream), |conn| conn, rx, timeout, idle)
+}
+
+/// [`accept_within`] for a stream of the caller's that runs over a [`DeadlineStream`]: a
+/// TLS stream over a TCP connection (see [TLS, by composition](self#tls-wss-https-by-composition)).
+/// `socket` reaches the [`DeadlineStream`] under it: `|tls| &mut tls.sock` for rustls'
+/// `StreamOwned`.
+///
+/// The deadline is set on the [`DeadlineStream`] before anything is read, so it bounds the
+/// TLS handshake as well as the HTTP request: a client that trickles either, or stops,
+/// gets [`Error::Io`] with [`io::ErrorKind::TimedOut`] once `timeout` has passed. Once the
+/// request is in, the deadline is cleared and `idle` becomes the [`TcpStream`]'s read
+/// timeout (its write timeout is left as the caller set it).
+pub fn accept_layered<T, S, F>(
+    stream: T,
+    mut socket: F,
+    rx: &mut [u8],
+    timeout: Duration,
+    idle: Option<Duration>,
+) -> Result<Incoming<'_, FromStd<T>>, Error<io::Error>>
+where
+    T: io::Read + io::Write,
+    S: Borrow<TcpStream>,
+    F: FnMut(&mut T) -> &mut DeadlineStream<S>,
+{
+    let mut stream = stream;
+    socket(&mut stream).set_deadline(Instant::now().checked_add(timeout));
+    let mut incoming = Incoming::new(FromStd::new(stream), rx);
     incoming.read()?;
-    let conn = incoming.get_mut().inner_mut();
+    let conn = socket(incoming.get_mut().inner_mut());
     conn.set_deadline(None);
     conn.stream().set_read_timeout(idle).map_err(Error::Io)?;
     Ok(incoming)
@@ -310,20 +379,71 @@ pub fn open<'b, 'p>(
     tx: &'b mut [u8],
 ) -> Result<Connecting<'b, 'p, TcpTransport, OsMask>, Error<io::Error>> {
     let url = Url::parse(url).map_err(Error::Url)?;
-    let stream = tcp_connect(url.host, url.port, options.connect_timeout).map_err(Error::Io)?;
-    stream.set_nodelay(true).map_err(Error::Io)?;
-    let mut conn = DeadlineStream::new(stream);
-    conn.set_deadline(
+    let stream = connect_tcp(url.host, url.port, options.connect_timeout).map_err(Error::Io)?;
+    open_layered(
+        DeadlineStream::new(stream),
+        |conn| conn,
+        &url,
+        options,
+        rx,
+        tx,
+    )
+}
+
+/// [`connect_with`] over a stream of the caller's that runs over a [`DeadlineStream`]: a
+/// TLS stream over a TCP connection (see [TLS, by composition](self#tls-wss-https-by-composition)),
+/// for `url` (from [`parse_wss`], say: ws13 does not look at its scheme). `socket`
+/// reaches the [`DeadlineStream`] under the stream: `|tls| &mut tls.sock` for rustls'
+/// `StreamOwned`. [`Options::connect_timeout`] is the caller's to apply when it connects
+/// ([`connect_tcp`]); the other options are applied as [`connect_with`] applies them.
+pub fn connect_layered<'b, T, S, F>(
+    stream: T,
+    socket: F,
+    url: &Url<'_>,
+    options: &Options<'_>,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+) -> Result<Connected<'b, FromStd<T>, OsMask>, Error<io::Error>>
+where
+    T: io::Read + io::Write,
+    S: Borrow<TcpStream>,
+    F: FnMut(&mut T) -> &mut DeadlineStream<S>,
+{
+    open_layered(stream, socket, url, options, rx, tx)?.finish()
+}
+
+/// [`open`] over a stream of the caller's, as [`connect_layered`]: stops once the server
+/// has accepted, to show its response.
+///
+/// The handshake deadline ([`Options::handshake_timeout`]) is set on the
+/// [`DeadlineStream`] before anything is written, so it bounds the TLS handshake as well
+/// as the HTTP upgrade; once the server has accepted it is cleared, and the
+/// [`TcpStream`]'s read and write timeouts are set from `options`.
+pub fn open_layered<'b, 'p, T, S, F>(
+    stream: T,
+    mut socket: F,
+    url: &Url<'p>,
+    options: &Options<'p>,
+    rx: &'b mut [u8],
+    tx: &'b mut [u8],
+) -> Result<Connecting<'b, 'p, FromStd<T>, OsMask>, Error<io::Error>>
+where
+    T: io::Read + io::Write,
+    S: Borrow<TcpStream>,
+    F: FnMut(&mut T) -> &mut DeadlineStream<S>,
+{
+    let mut stream = stream;
+    socket(&mut stream).set_deadline(
         options
             .handshake_timeout
             .and_then(|t| Instant::now().checked_add(t)),
     );
-    let request = ClientRequest::for_url(&url)
+    let request = ClientRequest::for_url(url)
         .protocols(options.protocols)
         .headers(options.headers);
-    let mut connecting = Connecting::new(FromStd::new(conn), rx, tx, &request, OsMask::new())?;
+    let mut connecting = Connecting::new(FromStd::new(stream), rx, tx, &request, OsMask::new())?;
     connecting.handshake()?;
-    let conn = connecting.get_mut().inner_mut();
+    let conn = socket(connecting.get_mut().inner_mut());
     conn.set_deadline(None);
     let stream = conn.stream();
     stream
@@ -335,8 +455,10 @@ pub fn open<'b, 'p>(
     Ok(connecting)
 }
 
-/// A TCP connection to `host:port`, trying each address it resolves to in turn.
-fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
+/// A TCP connection to `host:port`, trying each address it resolves to in turn, each
+/// within `timeout` (a timeout is [`io::ErrorKind::TimedOut`]), with `TCP_NODELAY` set:
+/// what [`connect_with`] connects with, for a caller that puts TLS over it.
+pub fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host resolves to no address");
     for addr in (host, port).to_socket_addrs()? {
         let attempt = match timeout {
@@ -344,19 +466,53 @@ fn tcp_connect(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<T
             None => TcpStream::connect(addr),
         };
         match attempt {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
             Err(e) => last = timed_out(e),
         }
     }
     Err(last)
 }
 
+/// Parses a `wss://host[:port][/path][?query]` URL as [`Url::parse`] parses a `ws://`
+/// one, with 443 as the default port; anything else (`ws://` too) is refused with
+/// [`UrlError::Scheme`]. The TLS is the caller's: see [`connect_layered`].
+pub fn parse_wss(url: &str) -> Result<Url<'_>, UrlError> {
+    let (scheme, rest) = url.split_once("://").ok_or(UrlError::Scheme)?;
+    if !scheme.eq_ignore_ascii_case("wss") {
+        return Err(UrlError::Scheme);
+    }
+    // Checked as the same URL with `ws://`; its parts are then taken from `rest`, which
+    // holds the same text after the scheme.
+    let plain = std::format!("ws://{rest}");
+    let checked = Url::parse(&plain)?;
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let bracketed = authority.starts_with('[');
+    let host = authority
+        .get(usize::from(bracketed)..)
+        .and_then(|h| h.get(..checked.host.len()))
+        .ok_or(UrlError::Host)?;
+    // A port was written when the authority is more than the host (and its brackets).
+    let brackets = if bracketed { 2 } else { 0 };
+    let written_port = authority.len() > host.len().saturating_add(brackets);
+    Ok(Url {
+        authority,
+        host,
+        port: if written_port { checked.port } else { 443 },
+        path: if path.is_empty() { "/" } else { path },
+    })
+}
+
 /// Ends a TCP connection gracefully once its WebSocket is done (closed or failed):
 /// shuts down the sending side, so the peer reads every byte sent and then the end,
 /// then reads and drops what the peer still sends until it closes too, for `wait` at
 /// most. Closing a socket with unread bytes would reset it instead, and the peer could
-/// lose the close frame. Pass a clone of the stream the WebSocket used
-/// ([`TcpStream::try_clone`]).
+/// lose the close frame. Pass the stream the WebSocket used (borrowed, or a
+/// [`TcpStream::try_clone`] of it). Over TLS, send TLS's `close_notify` first (see
+/// [TLS, by composition](self#tls-wss-https-by-composition)): this is the TCP close
+/// under it.
 pub fn linger(stream: &TcpStream, wait: Duration) {
     let _ = stream.shutdown(Shutdown::Write);
     let Some(deadline) = Instant::now().checked_add(wait) else {
@@ -392,5 +548,31 @@ mod tests {
         let mut other = OsMask::new();
         let other_keys: std::vec::Vec<[u8; 4]> = (0..4).map(|_| other.next_key()).collect();
         assert_ne!(&keys[..4], &other_keys[..]);
+    }
+
+    #[test]
+    fn parse_wss_urls() {
+        fn parts(u: &str) -> Result<(&str, &str, u16, &str), UrlError> {
+            parse_wss(u).map(|u| (u.authority, u.host, u.port, u.path))
+        }
+        assert_eq!(
+            parts("wss://example.com"),
+            Ok(("example.com", "example.com", 443, "/"))
+        );
+        assert_eq!(
+            parts("WSS://example.com:8443/chat?room=1"),
+            Ok(("example.com:8443", "example.com", 8443, "/chat?room=1"))
+        );
+        assert_eq!(parts("wss://h:443/"), Ok(("h:443", "h", 443, "/")));
+        assert_eq!(parts("wss://h?q"), Ok(("h", "h", 443, "?q")));
+        assert_eq!(parts("wss://[::1]/x"), Ok(("[::1]", "::1", 443, "/x")));
+        assert_eq!(parts("wss://[::1]:9/"), Ok(("[::1]:9", "::1", 9, "/")));
+        assert_eq!(parts("ws://h/"), Err(UrlError::Scheme));
+        assert_eq!(parts("https://h/"), Err(UrlError::Scheme));
+        assert_eq!(parts("wss://"), Err(UrlError::Host));
+        assert_eq!(parts("wss://u@h/"), Err(UrlError::Host));
+        assert_eq!(parts("wss://h:x/"), Err(UrlError::Port));
+        assert_eq!(parts("wss://h/a b"), Err(UrlError::Path));
+        assert_eq!(parts("wss://h/#f"), Err(UrlError::Path));
     }
 }

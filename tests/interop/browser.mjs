@@ -1,13 +1,20 @@
 // Browser interop test: Debian's Chromium, driven by playwright-core, against examples/echo_server.
 //
 // Environment (set by scripts/interop.sh):
-//   WS13_HTTP_URL    http://127.0.0.1:PORT/ of a running echo_server
+//   WS13_HTTP_URL    http://127.0.0.1:PORT/ of a running echo_server, or https://localhost:PORT/
+//                    of a running wss_echo_server (INTEROP_TARGET=wss): the page over https, its
+//                    sockets over wss
+//   WS13_CERT        with https: the server's certificate (PEM, first in the file); Chromium is
+//                    told to accept it, and only it, by its key's hash
+//                    (--ignore-certificate-errors-spki-list)
 //   WS13_SCREENSHOT  where to save a screenshot of the page (PNG)
 //   CHROMIUM         browser executable (default /usr/bin/chromium)
 //
 // Prints one `ok - NAME` or `FAIL - NAME: DETAILS` line per test and ends with
 // `RESULT passed=N failed=M`; exits 1 if anything failed.
 
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chromium } from './node_modules/playwright-core/index.mjs';
 
 const HTTP_URL = process.env.WS13_HTTP_URL;
@@ -18,7 +25,23 @@ if (!HTTP_URL) {
   process.exit(2);
 }
 const WS_URL = HTTP_URL.replace(/^http/, 'ws');
-const TAG = 'browser';
+const TLS = HTTP_URL.startsWith('https:');
+const TAG = TLS ? 'browser-wss' : 'browser';
+
+// Over TLS: the base64 SHA-256 of the server certificate's public key (its
+// SubjectPublicKeyInfo), the form Chromium's --ignore-certificate-errors-spki-list takes.
+const tlsArgs = [];
+if (TLS) {
+  if (!process.env.WS13_CERT) {
+    console.error('WS13_CERT must be set for an https URL');
+    process.exit(2);
+  }
+  const cert = new X509Certificate(readFileSync(process.env.WS13_CERT));
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  const hash = createHash('sha256').update(spki).digest('base64');
+  console.log(`   accepting the certificate for ${cert.subjectAltName} by its key: ${hash}`);
+  tlsArgs.push(`--ignore-certificate-errors-spki-list=${hash}`);
+}
 
 let passed = 0;
 const failed = [];
@@ -48,6 +71,7 @@ const browser = await chromium.launch({
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
+    ...tlsArgs,
   ],
 });
 let exitCode = 1;
@@ -68,7 +92,21 @@ try {
     const status = await page.textContent('#status');
     check(status === 'connected (subprotocol: ws13.echo)', `#status says '${status}'`);
     check(await page.evaluate(() => window.ws.protocol) === 'ws13.echo', 'window.ws.protocol is not ws13.echo');
+    const url = await page.evaluate(() => window.ws.url);
+    check(url === WS_URL, `the page's socket is on ${url}, not ${WS_URL}`);
   });
+
+  if (TLS) {
+    await test('the page came over https and its socket is wss, with a TLS 1.3 or 1.2 connection', async () => {
+      const resp = await page.goto(HTTP_URL);
+      const security = await resp.securityDetails();
+      check(security, 'no TLS on the page\'s response');
+      check(/^TLS 1\.[23]$/.test(security.protocol), `protocol ${security.protocol}`);
+      console.log(`   ${security.protocol}, certificate for ${security.subjectName} from ${security.issuer}`);
+      await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('connected'));
+      check((await page.evaluate(() => window.ws.url)).startsWith('wss://'), 'the page did not open wss://');
+    });
+  }
 
   await test('a person types into #text and clicks #send: the echo appears in #log', async () => {
     for (const msg of ['hello from a person', 'ünïcödé ✓ 😀']) {
