@@ -948,7 +948,7 @@ fn refused(addr: SocketAddr, n: usize) -> (usize, usize) {
     let ok =
         waiting == 0 && open_errors == 0 && slowest < Duration::from_secs(1) && !busy.is_empty();
     println!(
-        "refused: {} {n} connections: {} answered 503 (within {:.0} ms; median {:.1} ms), {closed} closed \
+        "refused: {} {n} connections: {} answered 503 (within {:.0} ms, polled every 20 ms; median {:.1} ms), {closed} closed \
          without an answer at the handshake deadline, {waiting} still waiting after {:.1} s, {open_errors} \
          failed to connect",
         if ok { "ok  " } else { "FAIL" },
