@@ -959,3 +959,185 @@ fn event_msg(event: Event<'_>) -> Msg {
     log.event(event);
     log.msgs.pop().expect("a whole message or control frame")
 }
+
+/// A transport flush interrupted by a timeout (or, for the async driver, a dropped
+/// future) after the bytes it flushes were written is made again by the next call: a
+/// transport that holds bytes until it is flushed (TLS records, a buffered writer) gets
+/// the pong out before the connection waits for the peer. Here a ping arrives; the read
+/// after it writes the pong, and the transport's flush times out; the read made again
+/// must flush before it waits for more.
+///
+/// Fails, both drivers: the driver flushes when it has bytes to write; written, they
+/// are not, and the read goes on to wait for the peer with the pong unflushed (a peer
+/// that waits for it waits for ever).
+#[test]
+fn an_interrupted_transport_flush_is_made_again_by_the_next_read() {
+    use ws13_testkit::asyncio::{Impatient, Stalling};
+    use ws13_testkit::owned::frames_by;
+
+    let mut ping = frames_by(Role::Client);
+    ping.ping(b"are you there");
+    let ping = ping.into_inner();
+    let script = || {
+        Script::new(ping.clone(), Vec::new())
+            .flushes(Faults::at(&[(0, Fault::TimedOut)]))
+            .at_end(AtEnd::Block)
+    };
+    let (mut rx, mut tx) = (vec![0u8; MIN_BUFFER], vec![0u8; MIN_BUFFER]);
+
+    let mut io = script();
+    let mut ws = WebSocket::from_upgraded(&mut io, &mut rx, 0..0, &mut tx, 0, NoMask).unwrap();
+    assert_eq!(ws.read().unwrap(), Event::Ping(b"are you there"));
+    assert!(ws.read().unwrap_err().is_timeout(), "the flush's timeout");
+    assert!(ws.read().unwrap_err().is_timeout(), "nothing more to read");
+    let (_, writes, blocking) = io.calls();
+    let pong = [Msg::Pong(b"are you there".to_vec())];
+    assert_eq!(messages(Role::Server, io.written()).unwrap(), pong);
+    assert!(writes > 0);
+
+    let mut io = script();
+    let stalling = Stalling::new(&mut io, 0, 0);
+    let mut ws =
+        ws13::asynch::WebSocket::from_upgraded(stalling, &mut rx, 0..0, &mut tx, 0, NoMask)
+            .unwrap();
+    let mut patient = Impatient::default();
+    let first = patient.poll(ws.read()).unwrap();
+    assert_eq!(first.unwrap(), Event::Ping(b"are you there"));
+    assert!(patient.poll(ws.read()).unwrap().unwrap_err().is_timeout());
+    assert!(patient.poll(ws.read()).unwrap().unwrap_err().is_timeout());
+    assert_eq!(messages(Role::Server, io.written()).unwrap(), pong);
+    let (_, _, asynch) = io.calls();
+    // One flush call timed out; a second must have come before the last read.
+    assert!(
+        blocking >= 2 && asynch >= 2,
+        "the pong was written, its flush timed out, and the next read waited for the \
+         peer without flushing it: {blocking} flush call(s) through the blocking driver, \
+         {asynch} through the async driver"
+    );
+}
+
+/// Both drivers put the same handshake on the wire, and the same first frames after
+/// it: a client's request (its key from the same masking source), a server's 101
+/// (choosing the protocol the client offered), then a text message and a ping from the
+/// client, the server's echo of the message and the pong. Through transports that time
+/// out, are interrupted and move a few bytes at a time (the same faults for both); the
+/// async driver's also stall, and its futures are dropped there and made again.
+#[test]
+fn both_drivers_put_the_same_handshakes_on_the_wire() {
+    use ws13_testkit::asyncio::{block_on, Stalling};
+    use ws13_testkit::consts::{head_len, HEAD_END};
+    use ws13_testkit::drive::{ECHO_PROTOCOL, ECHO_REQUEST};
+    use ws13_testkit::retry;
+
+    let faulty = |seed: u64, input: Vec<u8>| -> Io {
+        Script::new(input, Vec::new())
+            .reads(Faults::random(200, 100, 300).max_chunk(50))
+            .writes(Faults::random(200, 100, 300).max_chunk(50))
+            .flushes(Faults::random(100, 100, 0))
+            .seed(seed)
+            .at_end(AtEnd::Block)
+    };
+    let text = "hello, κόσμε";
+    let mut buf = [0u8; 125];
+
+    for seed in 0..30u64 {
+        // The blocking driver.
+        let wire_blocking = {
+            use ws13::blocking::{Connecting, Incoming};
+            let (mut cio, mut crx, mut ctx) = (faulty(seed, vec![]), [0u8; 512], [0u8; 512]);
+            let mask = TestMask(seed as u32);
+            let mut c = Connecting::new(&mut cio, &mut crx, &mut ctx, &ECHO_REQUEST, mask).unwrap();
+            // Until the request is out; then the client waits for the response.
+            while !c.get_mut().written().ends_with(HEAD_END) {
+                assert!(c.handshake().unwrap_err().is_timeout());
+            }
+            let request = c.get_mut().written().to_vec();
+            let (mut sio, mut srx, mut stx) = (faulty(!seed, request), [0u8; 512], [0u8; 512]);
+            let mut incoming = Incoming::new(&mut sio, &mut srx);
+            assert!(retry!(incoming.read())
+                .unwrap()
+                .offers_protocol(ECHO_PROTOCOL));
+            let mut server = incoming.accept(&mut stx, Some(ECHO_PROTOCOL)).unwrap();
+            retry!(server.flush()).unwrap();
+            let response = server.get_mut().written().to_vec();
+            c.get_mut().feed(&response);
+            assert_eq!(retry!(c.handshake()).unwrap(), Some(1));
+            let (mut client, _) = c.finish().unwrap();
+            retry!(client.send(Message::Text(text))).unwrap();
+            retry!(client.send(Message::Ping(b"there?"))).unwrap();
+            let sent = client.get_mut().written().to_vec();
+            let frames = &sent[head_len(&sent).unwrap()..];
+            server.get_mut().feed(frames);
+            let got = retry!(server.read_message(&mut buf)).unwrap();
+            assert_eq!(got, Message::Text(text));
+            retry!(server.send(Message::Text(text))).unwrap();
+            assert_eq!(retry!(server.read()).unwrap(), Event::Ping(b"there?"));
+            retry!(server.flush()).unwrap();
+            (sent, server.get_mut().written().to_vec())
+        };
+
+        // The async driver: each call made again after a timeout, and after a drop.
+        dropping::start(seed, 300, false);
+        macro_rules! again {
+            ($call:expr) => {{
+                let mut tries = 0;
+                loop {
+                    match dropping::once($call) {
+                        Some(Err(e)) if e.is_timeout() && tries < 100_000 => tries += 1,
+                        Some(out) => break out,
+                        None => {}
+                    }
+                }
+            }};
+        }
+        let wire_async = {
+            use ws13::asynch::{Connecting, Incoming};
+            let (mut cio, mut crx, mut ctx) = (faulty(seed, vec![]), [0u8; 512], [0u8; 512]);
+            let mask = TestMask(seed as u32);
+            let stalling = Stalling::new(&mut cio, seed, 500);
+            let mut c = Connecting::new(stalling, &mut crx, &mut ctx, &ECHO_REQUEST, mask).unwrap();
+            while !c.get_mut().get_ref().written().ends_with(HEAD_END) {
+                if let Some(out) = dropping::once(c.handshake()) {
+                    assert!(out.unwrap_err().is_timeout());
+                }
+            }
+            let request = c.get_mut().get_ref().written().to_vec();
+            let (mut sio, mut srx, mut stx) = (faulty(!seed, request), [0u8; 512], [0u8; 512]);
+            let stalling = Stalling::new(&mut sio, !seed, 500);
+            let mut incoming = Incoming::new(stalling, &mut srx);
+            assert!(again!(incoming.read())
+                .unwrap()
+                .offers_protocol(ECHO_PROTOCOL));
+            let mut server = incoming.accept(&mut stx, Some(ECHO_PROTOCOL)).unwrap();
+            again!(server.flush()).unwrap();
+            let response = server.get_mut().get_ref().written().to_vec();
+            c.get_mut().get_mut().feed(&response);
+            assert_eq!(again!(c.handshake()).unwrap(), Some(1));
+            // No I/O left: the handshake is done.
+            let (mut client, _) = block_on(c.finish()).unwrap();
+            again!(client.send(Message::Text(text))).unwrap();
+            again!(client.send(Message::Ping(b"there?"))).unwrap();
+            let sent = client.get_mut().get_ref().written().to_vec();
+            let frames = &sent[head_len(&sent).unwrap()..];
+            server.get_mut().get_mut().feed(frames);
+            let got = again!(server.read_message(&mut buf)).unwrap();
+            assert_eq!(got, Message::Text(text));
+            again!(server.send(Message::Text(text))).unwrap();
+            assert_eq!(again!(server.read()).unwrap(), Event::Ping(b"there?"));
+            again!(server.flush()).unwrap();
+            (sent, server.get_mut().get_ref().written().to_vec())
+        };
+        assert!(
+            wire_blocking.0 == wire_async.0,
+            "seed {seed}: the client's bytes differ:\n{:?}\n{:?}",
+            String::from_utf8_lossy(&wire_blocking.0),
+            String::from_utf8_lossy(&wire_async.0)
+        );
+        assert!(
+            wire_blocking.1 == wire_async.1,
+            "seed {seed}: the server's bytes differ:\n{:?}\n{:?}",
+            String::from_utf8_lossy(&wire_blocking.1),
+            String::from_utf8_lossy(&wire_async.1)
+        );
+    }
+}
