@@ -1141,3 +1141,74 @@ fn both_drivers_put_the_same_handshakes_on_the_wire() {
         );
     }
 }
+
+/// A protocol error found while the transport cannot take the close that fails the
+/// connection: the reading call's future dropped there (a timeout by `select`), the
+/// same call made again still reports the error (what the peer broke), and the close
+/// (1002) goes out. Through `read` and `read_message`.
+///
+/// Fails: as with the peer's close, the async driver awaits the flush of the failing
+/// close before it returns the error; dropped there, the error is gone and the call
+/// made again returns `Error::Closed`.
+#[test]
+fn async_a_protocol_error_whose_close_waits_survives_a_dropped_read() {
+    use embedded_io_async::{Read as _, Write as _};
+    use ws13::frame::OpCode;
+    use ws13::ProtocolError;
+    use ws13_testkit::asyncio::{block_on, AsyncDuplex, Impatient};
+    use ws13_testkit::owned::frame_masked;
+
+    for whole in [false, true] {
+        let duplex = AsyncDuplex::<256>::new();
+        let (mut client, mut server_end) = duplex.ends(4096);
+        // The server's direction is full: its close waits until the client reads.
+        assert_eq!(block_on(server_end.write(&[0x42; 256])), Ok(256));
+        // A client's frame must be masked.
+        let unmasked = frame_masked(None, true, OpCode::Text, b"in the clear");
+        assert_eq!(block_on(client.write(&unmasked)), Ok(unmasked.len()));
+        let (mut rx, mut tx) = ([0u8; 256], [0u8; 256]);
+        let mut ws =
+            ws13::asynch::WebSocket::from_upgraded(server_end, &mut rx, 0..0, &mut tx, 0, NoMask)
+                .unwrap();
+        let mut buf = [0u8; 125];
+        let the_error =
+            |e: &Error<ErrorKind>| matches!(e, Error::Protocol(ProtocolError::UnmaskedFrame));
+        let first = if whole {
+            Impatient::new(0, 1000)
+                .poll(ws.read_message(&mut buf))
+                .map(|r| r.map(|_| ()))
+        } else {
+            Impatient::new(0, 1000)
+                .poll(ws.read())
+                .map(|r| r.map(|_| ()))
+        };
+        if let Some(first) = first {
+            // Not dropped: it did not wait for the close.
+            assert!(matches!(&first, Err(e) if the_error(e)), "{first:?}");
+            continue;
+        }
+        let mut waiting = [0u8; 256];
+        assert_eq!(block_on(client.read(&mut waiting)), Ok(256));
+        let again = if whole {
+            block_on(ws.read_message(&mut buf)).map(|_| ())
+        } else {
+            block_on(ws.read()).map(|_| ())
+        };
+        let how = if whole { "read_message" } else { "read" };
+        assert!(
+            matches!(&again, Err(e) if the_error(e)),
+            "{how} made again after a drop: {again:?}, not the protocol error"
+        );
+        let _ = block_on(ws.flush());
+        drop(ws);
+        let mut close = Vec::new();
+        let mut piece = [0u8; 64];
+        while let Ok(n @ 1..) = block_on(client.read(&mut piece)) {
+            close.extend_from_slice(&piece[..n]);
+        }
+        assert_eq!(
+            messages(Role::Server, &close).unwrap(),
+            [Msg::close(1002, "")]
+        );
+    }
+}
