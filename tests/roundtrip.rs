@@ -26,16 +26,16 @@
 //!
 //! A failing case prints its seed; rerun it alone with
 //! `ROUNDTRIP_SEED=<seed> cargo test --test roundtrip -- --nocapture`;
-//! `ROUNDTRIP_CASES=<n>` changes the number of cases (`ASYNC_ROUNDTRIP_`, `SAME_BYTES_`
-//! and `FAILURES_` likewise for the async driver's cases, the comparison of the two
-//! drivers' bytes and the hard-failure cases).
+//! `ROUNDTRIP_CASES=<n>` changes the number of cases (`ASYNC_ROUNDTRIP_`, `SAME_BYTES_`,
+//! `FAILURES_` and `ASYNC_FAILURES_` likewise for the async driver's cases, the
+//! comparison of the two drivers' bytes and the hard-failure cases).
 
-use blocking_talk::{receive, send_plan};
+use blocking_talk::send_plan;
 use embedded_io::ErrorKind;
 use ws13::blocking::{WebSocket, MIN_BUFFER};
 use ws13::proto::{Connection, Masking, Role};
-use ws13::{CloseCode, Error, Event, Message, MessageKind, NoMask, Status};
-use ws13_testkit::owned::{messages, messages_prefix, Log, Msg};
+use ws13::{Error, Event, Message, MessageKind, NoMask, Status};
+use ws13_testkit::owned::{messages, Log, Msg};
 use ws13_testkit::{AtEnd, Fault, Faults, Rng, Script, TestMask};
 
 /// One way a message is sent: the frames it is cut into.
@@ -219,6 +219,13 @@ macro_rules! driver {
 
         /// Nothing to set up.
         pub fn start(_extra: &mut Rng) {}
+
+        /// After a failure, every call fails (the kit's check).
+        pub fn fails_from_now_on<M: Masking>(
+            ws: &mut WebSocket<'_, Transport<'_>, M>,
+        ) -> Result<(), &'static str> {
+            ws13_testkit::drive::fails_from_now_on(ws)
+        }
     };
 }
 
@@ -279,6 +286,14 @@ macro_rules! driver {
             let per_mille = *extra.pick(&[0, 200, 500, 900]);
             let visible = extra.chance(1, 2);
             super::dropping::start(extra.next_u64(), per_mille, visible);
+        }
+
+        /// After a failure, every call fails (the kit's check, polled to its end).
+        pub fn fails_from_now_on<M: Masking>(
+            ws: &mut WebSocket<'_, Transport<'_>, M>,
+        ) -> Result<(), &'static str> {
+            let check = ws13_testkit::checks::asynch::fails_from_now_on(ws);
+            ws13_testkit::asyncio::block_on(check)
         }
     };
 }
@@ -722,113 +737,32 @@ trait Pipe: Sized {
 
 impl<T> Pipe for T {}
 
-/// A hard failure of the transport at a random point (or a random write): the call it
-/// hits fails, and so does every later one, nothing panics, and what reached the wire is
-/// a valid prefix of the frames, carrying a prefix of the messages.
-fn send_until_failure<M: Masking>(seed: u64, masks: M) {
-    let mut rng = Rng::new(seed);
-    let plan = plan(&mut rng);
-    let mut io = transport(&mut rng, Vec::new());
-    let writes = if rng.chance(1, 2) {
-        Faults::random(100, 100, 300).fail(rng.range(1, 50) as u16)
-    } else {
-        Faults::random(100, 100, 300).fail_after(rng.range(0, 3000))
-    };
-    io = io.writes(writes.max_chunk(*rng.pick(&[0, 1, 100])));
-    let (mut rx, mut tx) = (
-        vec![0u8; MIN_BUFFER],
-        vec![0u8; rng.range(MIN_BUFFER, 2048)],
-    );
-    let mut ws = WebSocket::from_upgraded(&mut io, &mut rx, 0..0, &mut tx, 0, masks).unwrap();
-    let full = send_plan(&mut ws, &plan);
-    let expected: Vec<Msg> = plan
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Whole(m, _) => Some(m.clone()),
-            Step::Frames(kind, frames, _) => Some(message_of(
-                *kind,
-                frames
-                    .iter()
-                    .flat_map(|f| match f {
-                        Frame::Fragment(d) | Frame::Streamed(d, _, _) => d.clone(),
-                    })
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect();
-    match full {
-        // The failure came after the last write (or the transport took everything).
-        Ok(_) => {}
-        Err(Error::Io(kind)) => {
-            assert_eq!(kind, ErrorKind::ConnectionReset);
-            assert!(ws.is_closed());
-            // Everything fails from now on.
-            ws13_testkit::drive::fails_from_now_on(&mut ws).unwrap();
-            assert!(ws.close(CloseCode::NORMAL, "").is_err());
-        }
-        Err(e) => panic!("{e:?}"),
-    }
-    drop(ws);
-    let (got, _) = messages_prefix(M::ROLE, io.written())
-        .unwrap_or_else(|e| panic!("not a valid prefix of frames: {e}"));
-    let data: Vec<Msg> = got
-        .into_iter()
-        .filter(|m| matches!(m, Msg::Text(_) | Msg::Binary(_)))
-        .collect();
-    assert!(
-        data.len() <= expected.len() && data[..] == expected[..data.len()],
-        "the messages that went out differ"
-    );
-}
-
-/// A read that fails for good (or the transport's end) at a random point: the receiving
-/// call fails, every later call fails, and what it wrote (pongs) is a valid frame stream.
-fn receive_until_failure<M: Masking + Clone>(seed: u64, sender: impl Masking, masks: M) {
-    let mut rng = Rng::new(seed);
-    let plan = plan(&mut rng);
-    let mut send_io = transport(&mut rng, Vec::new());
-    let (mut srx, mut stx) = (vec![0u8; MIN_BUFFER], vec![0u8; 1024]);
-    let mut ws =
-        WebSocket::from_upgraded(&mut send_io, &mut srx, 0..0, &mut stx, 0, sender).unwrap();
-    send_plan(&mut ws, &plan).unwrap();
-    drop(ws);
-    let mut bytes = send_io.written().to_vec();
-    let cut = rng.range(0, bytes.len());
-    let eof = rng.chance(1, 2);
-    let mut reads = Faults::random(100, 100, 300).max_chunk(*rng.pick(&[0, 1, 100]));
-    if eof {
-        bytes.truncate(cut);
-    } else {
-        reads = reads.fail_after(cut);
-    }
-    let mut io = Script::new(bytes, Vec::new())
-        .reads(reads)
-        .seed(rng.next_u64());
-    let (mut rx, mut tx) = (vec![0u8; rng.range(MIN_BUFFER, 1024)], vec![0u8; 512]);
-    let mut peer = WebSocket::from_upgraded(&mut io, &mut rx, 0..0, &mut tx, 0, masks).unwrap();
-    let echo = rng.chance(1, 2);
-    match receive(&mut peer, &mut rng, Mode::Mixed, echo) {
-        Ok(_) => {}
-        Err(Error::Eof) => assert!(eof),
-        Err(Error::Io(kind)) => assert!(!eof && kind == ErrorKind::ConnectionReset),
-        Err(e) => panic!("{e:?}"),
-    }
-    ws13_testkit::drive::fails_from_now_on(&mut peer).unwrap();
-    drop(peer);
-    messages_prefix(M::ROLE, io.written())
-        .unwrap_or_else(|e| panic!("not a valid prefix of frames: {e}"));
-}
-
 #[test]
 fn hard_failures_end_everything_cleanly() {
+    use blocking_talk::{receive_until_failure, send_until_failure};
     ws13_testkit::rng::cases("FAILURES", 0xFA11_0000, 400, |seed| {
-        send_until_failure(seed, NoMask);
-        send_until_failure(seed, Rng::new(seed));
-        receive_until_failure(seed, Rng::new(seed), NoMask);
-        receive_until_failure(seed, NoMask, Rng::new(seed));
+        let extra = &mut Rng::new(seed ^ 0xA5_7C00);
+        send_until_failure(seed, extra, NoMask);
+        send_until_failure(seed, extra, Rng::new(seed));
+        receive_until_failure(seed, extra, Rng::new(seed), NoMask);
+        receive_until_failure(seed, extra, NoMask, Rng::new(seed));
     });
+}
+
+/// The same hard failures through the async driver, its transports stalling now and
+/// then and its futures dropped there.
+#[test]
+fn async_driver_hard_failures_end_everything_cleanly() {
+    use async_talk::{receive_until_failure, send_until_failure};
+    ws13_testkit::rng::cases("ASYNC_FAILURES", 0xFA11_0000, 100, |seed| {
+        let extra = &mut Rng::new(seed ^ 0xA5_7C00);
+        send_until_failure(seed, extra, NoMask);
+        send_until_failure(seed, extra, Rng::new(seed));
+        receive_until_failure(seed, extra, Rng::new(seed), NoMask);
+        receive_until_failure(seed, extra, NoMask, Rng::new(seed));
+    });
+    let (dropped, _) = dropping::counts();
+    assert!(dropped > 0, "no future dropped part-way");
 }
 
 /// `read_message` called after `read` has handed out the start of a text message

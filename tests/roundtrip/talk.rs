@@ -9,12 +9,12 @@ use embedded_io::ErrorKind;
 use ws13::blocking::MIN_BUFFER;
 use ws13::proto::Masking;
 use ws13::{CloseCode, CloseFrame, Error, Event, Message, MessageKind, SendError};
-use ws13_testkit::owned::{Log, Msg};
-use ws13_testkit::Rng;
+use ws13_testkit::owned::{messages_prefix, Log, Msg};
+use ws13_testkit::{Faults, Rng, Script};
 
 use super::{
-    check_received, kind_of, message_of, transport, Expected, Frame, Io, Mode, Plan, Received,
-    Step, Talked, PIECES, SWITCHED, WHOLE,
+    check_received, kind_of, message_of, plan, transport, Expected, Frame, Io, Mode, Plan,
+    Received, Step, Talked, PIECES, SWITCHED, WHOLE,
 };
 
 driver!();
@@ -329,4 +329,112 @@ pub fn read_answers<M: Masking>(
     // The close handshake is over: close() returns at once.
     call!(ws.close(CloseCode(close), "")).unwrap();
     assert!(ws.is_closed());
+}
+
+/// A hard failure of the transport at a random point (or a random write): the call it
+/// hits fails, and so does every later one, nothing panics, and what reached the wire is
+/// a valid prefix of the frames, carrying a prefix of the messages.
+pub fn send_until_failure<M: Masking>(seed: u64, extra: &mut Rng, masks: M) {
+    start(extra);
+    let mut rng = Rng::new(seed);
+    let plan = plan(&mut rng);
+    let mut io = transport(&mut rng, Vec::new());
+    let writes = if rng.chance(1, 2) {
+        Faults::random(100, 100, 300).fail(rng.range(1, 50) as u16)
+    } else {
+        Faults::random(100, 100, 300).fail_after(rng.range(0, 3000))
+    };
+    io = io.writes(writes.max_chunk(*rng.pick(&[0, 1, 100])));
+    let (mut rx, mut tx) = (
+        vec![0u8; MIN_BUFFER],
+        vec![0u8; rng.range(MIN_BUFFER, 2048)],
+    );
+    let io_ = wrap(&mut io, extra);
+    let mut ws = WebSocket::from_upgraded(io_, &mut rx, 0..0, &mut tx, 0, masks).unwrap();
+    let full = send_plan(&mut ws, &plan);
+    let expected: Vec<Msg> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Whole(m, _) => Some(m.clone()),
+            Step::Frames(kind, frames, _) => Some(message_of(
+                *kind,
+                frames
+                    .iter()
+                    .flat_map(|f| match f {
+                        Frame::Fragment(d) | Frame::Streamed(d, _, _) => d.clone(),
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    match full {
+        // The failure came after the last write (or the transport took everything).
+        Ok(_) => {}
+        Err(Error::Io(kind)) => {
+            assert_eq!(kind, ErrorKind::ConnectionReset);
+            assert!(ws.is_closed());
+            // Everything fails from now on.
+            fails_from_now_on(&mut ws).unwrap();
+            assert!(once!(ws.close(CloseCode::NORMAL, "")).is_err());
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+    drop(ws);
+    let (got, _) = messages_prefix(M::ROLE, io.written())
+        .unwrap_or_else(|e| panic!("not a valid prefix of frames: {e}"));
+    let data: Vec<Msg> = got
+        .into_iter()
+        .filter(|m| matches!(m, Msg::Text(_) | Msg::Binary(_)))
+        .collect();
+    assert!(
+        data.len() <= expected.len() && data[..] == expected[..data.len()],
+        "the messages that went out differ"
+    );
+}
+
+/// A read that fails for good (or the transport's end) at a random point: the receiving
+/// call fails, every later call fails, and what it wrote (pongs) is a valid frame stream.
+pub fn receive_until_failure<M: Masking>(
+    seed: u64,
+    extra: &mut Rng,
+    sender: impl Masking,
+    masks: M,
+) {
+    start(extra);
+    let mut rng = Rng::new(seed);
+    let plan = plan(&mut rng);
+    let mut send_io = transport(&mut rng, Vec::new());
+    let (mut srx, mut stx) = (vec![0u8; MIN_BUFFER], vec![0u8; 1024]);
+    let io = wrap(&mut send_io, extra);
+    let mut ws = WebSocket::from_upgraded(io, &mut srx, 0..0, &mut stx, 0, sender).unwrap();
+    send_plan(&mut ws, &plan).unwrap();
+    drop(ws);
+    let mut bytes = send_io.written().to_vec();
+    let cut = rng.range(0, bytes.len());
+    let eof = rng.chance(1, 2);
+    let mut reads = Faults::random(100, 100, 300).max_chunk(*rng.pick(&[0, 1, 100]));
+    if eof {
+        bytes.truncate(cut);
+    } else {
+        reads = reads.fail_after(cut);
+    }
+    let mut io = Script::new(bytes, Vec::new())
+        .reads(reads)
+        .seed(rng.next_u64());
+    let (mut rx, mut tx) = (vec![0u8; rng.range(MIN_BUFFER, 1024)], vec![0u8; 512]);
+    let io_ = wrap(&mut io, extra);
+    let mut peer = WebSocket::from_upgraded(io_, &mut rx, 0..0, &mut tx, 0, masks).unwrap();
+    let echo = rng.chance(1, 2);
+    match receive(&mut peer, &mut rng, Mode::Mixed, echo) {
+        Ok(_) => {}
+        Err(Error::Eof) => assert!(eof),
+        Err(Error::Io(kind)) => assert!(!eof && kind == ErrorKind::ConnectionReset),
+        Err(e) => panic!("{e:?}"),
+    }
+    fails_from_now_on(&mut peer).unwrap();
+    drop(peer);
+    messages_prefix(M::ROLE, io.written())
+        .unwrap_or_else(|e| panic!("not a valid prefix of frames: {e}"));
 }
