@@ -109,6 +109,12 @@ async fn main() {
         }
     };
     eprintln!("async_chat: listening on ws://{addr}/");
+    run(listener).await;
+}
+
+/// Serves chat connections from `listener` for ever, one task each on a `LocalSet` of
+/// the current thread. (tests/chat.rs runs this server in-process.)
+pub(crate) async fn run(listener: TcpListener) {
     let (posts, _) = broadcast::channel::<Post>(1024);
     let local = tokio::task::LocalSet::new();
     local

@@ -6,7 +6,9 @@
 //! memory, both ends run in one thread over the kit's `Duplex` (ring buffers over storage
 //! allocated up front). The std path runs over loopback TCP through `ws13::net`;
 //! connecting and accepting allocate (std's sockets do), so only the steady message loop
-//! is counted.
+//! is counted. The async driver likewise: in memory over the kit's `AsyncDuplex`, polled
+//! by a noop-waker loop, and over loopback TCP on tokio's current-thread runtime (server
+//! task, client and tokio itself on one thread, all counted in the steady loop).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -247,5 +249,230 @@ fn tcp_message_loop_allocates_nothing() {
     assert_eq!(
         server_made, 0,
         "server: {server_made} allocations over {server_messages} messages"
+    );
+}
+
+/// The async driver's side of one round, in memory: every payload of [`payloads`] sent by
+/// a client with a ping behind it, echoed by a server as examples/async_echo_server.rs
+/// does (binary frames relayed, text as fragments), read back whole; both ends polled
+/// together, each a future of the round.
+mod async_round {
+    use ws13::asynch::WebSocket;
+    use ws13::{Event, Message, MessageKind, NoMask};
+    use ws13_testkit::asyncio::AsyncEnd;
+    use ws13_testkit::checks::asynch::join;
+    use ws13_testkit::TestMask;
+
+    /// Each direction of the in-memory connection holds this much.
+    pub const PIPE: usize = 64 * 1024;
+
+    pub type Client<'b, 'd> = WebSocket<'b, AsyncEnd<'d, PIPE>, TestMask>;
+    pub type Server<'b, 'd> = WebSocket<'b, AsyncEnd<'d, PIPE>, NoMask>;
+
+    /// The client: sends each payload and a ping, reads the echo and the pong.
+    async fn client(ws: &mut Client<'_, '_>, payloads: &[Vec<u8>], reply: &mut [u8]) -> usize {
+        let mut messages = 0;
+        for (i, payload) in payloads.iter().enumerate() {
+            if i == 1 {
+                let text = std::str::from_utf8(payload).unwrap();
+                ws.send(Message::Text(text)).await.unwrap();
+            } else {
+                ws.send(Message::Binary(payload)).await.unwrap();
+            }
+            ws.send(Message::Ping(b"are you there")).await.unwrap();
+            match ws.read_message(reply).await.unwrap() {
+                Message::Binary(b) => assert_eq!(b, &payload[..]),
+                Message::Text(t) => assert_eq!(t.as_bytes(), &payload[..]),
+                other => panic!("unexpected {other:?}"),
+            }
+            assert_eq!(
+                ws.read_message(reply).await.unwrap(),
+                Message::Pong(b"are you there")
+            );
+            messages += 1;
+        }
+        messages
+    }
+
+    /// The server: echoes `count` messages, each followed by a ping (whose pong goes out
+    /// with a flush).
+    async fn server(ws: &mut Server<'_, '_>, count: usize) {
+        for _ in 0..count {
+            loop {
+                let (event, mut writer) = ws.read_split().await.unwrap();
+                match event {
+                    Event::Data(piece) => {
+                        if piece.kind == MessageKind::Binary {
+                            writer.relay(&piece).await.unwrap();
+                        } else {
+                            writer
+                                .write_fragment(piece.kind, piece.payload, piece.last)
+                                .await
+                                .unwrap();
+                        }
+                        if piece.last {
+                            break;
+                        }
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert_eq!(ws.read().await.unwrap(), Event::Ping(b"are you there"));
+            ws.flush().await.unwrap();
+        }
+    }
+
+    /// One round: both ends, polled together.
+    pub async fn round(
+        client_ws: &mut Client<'_, '_>,
+        server_ws: &mut Server<'_, '_>,
+        payloads: &[Vec<u8>],
+        reply: &mut [u8],
+    ) -> usize {
+        let (messages, ()) = join(
+            client(client_ws, payloads, reply),
+            server(server_ws, payloads.len()),
+        )
+        .await;
+        messages
+    }
+}
+
+/// The async driver in memory: a client and a server over the kit's `AsyncDuplex`
+/// (ring buffers held inline, allocated up front), both polled by a noop-waker loop on
+/// this thread; after a warm-up, neither allocates once.
+#[test]
+fn async_in_memory_message_loop_allocates_nothing() {
+    use ws13_testkit::asyncio::{block_on, AsyncDuplex};
+
+    let duplex = Box::new(AsyncDuplex::<{ async_round::PIPE }>::new());
+    let (client_io, server_io) = duplex.ends(async_round::PIPE);
+    let (mut crx, mut ctx, mut srx, mut stx) = (
+        vec![0u8; 16 * 1024],
+        vec![0u8; 16 * 1024],
+        vec![0u8; 16 * 1024],
+        vec![0u8; 16 * 1024],
+    );
+    let mut client =
+        ws13::asynch::WebSocket::from_upgraded(client_io, &mut crx, 0..0, &mut ctx, 0, TestMask(1))
+            .unwrap();
+    let mut server =
+        ws13::asynch::WebSocket::from_upgraded(server_io, &mut srx, 0..0, &mut stx, 0, NoMask)
+            .unwrap();
+    let payloads = payloads();
+    let mut reply = vec![0u8; 128 * 1024];
+    let (messages, made) = block_on(async {
+        for _ in 0..10 {
+            async_round::round(&mut client, &mut server, &payloads, &mut reply).await;
+        }
+        let before = allocations();
+        let mut messages = 0;
+        for _ in 0..300 {
+            messages += async_round::round(&mut client, &mut server, &payloads, &mut reply).await;
+        }
+        (messages, allocations() - before)
+    });
+    assert_eq!(messages, 1200);
+    assert_eq!(made, 0, "{made} allocations over {messages} messages");
+}
+
+/// The async driver over loopback TCP on tokio's current-thread runtime: a server task
+/// (examples/async_echo_server.rs's echo: binary frames relayed as they came) and a
+/// client, both on this thread. Connecting, accepting and spawning allocate (tokio's
+/// tasks and sockets do), so only the steady message loop is counted: neither the
+/// client, nor the server, nor tokio under them allocates there.
+#[test]
+fn async_tcp_message_loop_allocates_nothing() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use ws13::asynch::{connect, Incoming};
+    use ws13::handshake::client::{ClientRequest, Url};
+
+    const WARM_UP: usize = 20;
+    const MEASURED: usize = 1000;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let (made, messages) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut rx, mut tx) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+            let mut incoming = Incoming::new(FromTokio::new(stream), &mut rx);
+            assert!(incoming.read().await.unwrap().is_upgrade());
+            let mut ws = incoming.accept(&mut tx, None).unwrap();
+            let mut messages = 0;
+            loop {
+                let (event, mut writer) = ws.read_split().await.unwrap();
+                match event {
+                    Event::Data(piece) => {
+                        writer.relay(&piece).await.unwrap();
+                        messages += usize::from(piece.last);
+                    }
+                    Event::Close(_) => break,
+                    Event::Ping(_) | Event::Pong(_) => {}
+                }
+            }
+            messages
+        });
+
+        let stream =
+            tokio::net::TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches('/'))
+                .await
+                .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let parsed = Url::parse(&url).unwrap();
+        let request = ClientRequest::for_url(&parsed);
+        let (mut rx, mut tx) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+        let (mut ws, _) = connect(
+            FromTokio::new(stream),
+            &mut rx,
+            &mut tx,
+            &request,
+            TestMask(3),
+        )
+        .await
+        .unwrap();
+        let payloads = payloads();
+        let mut reply = vec![0u8; 128 * 1024];
+        let mut exchanged = 0;
+        let mut before = 0;
+        for i in 0..WARM_UP + MEASURED / 2 {
+            if i == WARM_UP {
+                before = allocations();
+            }
+            let payload = &payloads[i % payloads.len()];
+            ws.send(Message::Binary(payload)).await.unwrap();
+            match ws.read_message(&mut reply).await.unwrap() {
+                Message::Binary(b) => assert_eq!(b, &payload[..]),
+                other => panic!("unexpected {other:?}"),
+            }
+            exchanged += 1;
+        }
+        // Pipelined: 100 small messages in one write, then their echoes.
+        for _ in 0..MEASURED / 200 {
+            let mut w = ws.writer();
+            for _ in 0..100 {
+                w.write(Message::Binary(&payloads[0])).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+            for _ in 0..100 {
+                let echo = ws.read_message(&mut reply).await.unwrap();
+                assert!(matches!(echo, Message::Binary(b) if b == &payloads[0][..]));
+            }
+            exchanged += 100;
+        }
+        let made = allocations() - before;
+        ws.close(ws13::CloseCode::NORMAL, "").await.unwrap();
+        let served = server.await.unwrap();
+        assert_eq!(served, exchanged);
+        (made, exchanged - WARM_UP)
+    });
+    assert_eq!(messages, MEASURED);
+    assert_eq!(
+        made, 0,
+        "{made} allocations over {messages} messages (client, server and tokio)"
     );
 }

@@ -160,6 +160,31 @@ mod checkers {
     }
 
     #[test]
+    fn a_stalling_transport_stalls_and_an_impatient_executor_drops_there() {
+        use embedded_io_async::{Read as _, Write as _};
+        use ws13_testkit::asyncio::{block_on, Impatient, Stalling};
+        let script = Script::new(&b"abcdef"[..], Vec::new());
+        // Every call stalls (1 to 3 times) before it does its work.
+        let mut io = Stalling::new(script, 7, 1000);
+        let mut buf = [0u8; 4];
+        // Given up at its first stall: nothing moved.
+        assert_eq!(Impatient::new(1, 1000).poll(io.read(&mut buf)), None);
+        assert_eq!(io.get_ref().unread(), 6);
+        assert_eq!(io.stalls(), 1);
+        // Patient: done after its stalls.
+        let mut patient = Impatient::default();
+        assert_eq!(patient.poll(io.read(&mut buf)), Some(Ok(4)));
+        assert!(patient.pendings >= 1 && patient.dropped == 0);
+        assert_eq!(block_on(io.write(b"xy")), Ok(2));
+        assert_eq!(block_on(io.flush()), Ok(()));
+        assert_eq!(io.get_ref().written(), b"xy");
+        // Never stalling: ready at the first poll.
+        let mut io = Stalling::new(Script::new(&b"ab"[..], Vec::new()), 7, 0);
+        assert_eq!(Impatient::new(1, 1000).poll(io.read(&mut buf)), Some(Ok(2)));
+        assert_eq!(io.stalls(), 0);
+    }
+
+    #[test]
     #[should_panic(expected = "not ready")]
     fn a_strict_end_panics_when_read_while_not_ready() {
         let (mut ab, mut ba) = ([0u8; 8], [0u8; 8]);

@@ -1,14 +1,20 @@
 //! In-memory async transports (feature `async`): [`AsyncDuplex`], two ends of a connection
 //! whose reads and writes wait for each other through wakers, over ring buffers held
-//! inline (so that a `static` can hold one), for any executor; and [`Flag`], a one-shot
-//! signal between tasks. Single-threaded: for tasks of one executor.
+//! inline (so that a `static` can hold one), for any executor; [`Stalling`], a blocking
+//! transport (a [`crate::Script`] with its faults) made async and now and then not ready;
+//! [`Flag`], a one-shot signal between tasks. Single-threaded: for tasks of one executor.
+//! And two tiny executors for the calling thread, with a waker that does nothing:
+//! [`block_on`], and [`Impatient`], which drops futures part-way as a timeout would.
 
 use core::cell::{Cell, RefCell};
 use core::future::{poll_fn, Future};
+use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
 use embedded_io::{ErrorKind, ErrorType};
 use embedded_io_async::{Read, Write};
+
+use crate::rng::Rng;
 
 /// One direction: a ring buffer, and the tasks waiting on either side of it.
 #[derive(Debug)]
@@ -323,5 +329,169 @@ impl Flag {
     /// Completes once the flag is set.
     pub fn wait(&self) -> impl Future<Output = ()> + '_ {
         poll_fn(|cx| self.poll_wait(cx))
+    }
+}
+
+/// An async transport over a blocking one that never blocks (a [`crate::Script`], say),
+/// which now and then is not ready at once: a call returns `Pending` (waking its task at
+/// once) one to three times, at random from a seed, before it does its work. A future
+/// dropped while it waits has moved nothing, as with a real transport whose operations
+/// may be cancelled (tokio's, embassy-net's): what a caller that gives up on a call
+/// (a timeout by `select`) sees.
+#[derive(Debug)]
+pub struct Stalling<T> {
+    inner: T,
+    rng: Rng,
+    per_mille: u16,
+    stalls: usize,
+}
+
+impl<T> Stalling<T> {
+    /// `inner`, each call of which stalls first with a chance of `per_mille` in 1000
+    /// (0: never), the stalls drawn from `seed`.
+    pub fn new(inner: T, seed: u64, per_mille: u16) -> Self {
+        Stalling {
+            inner,
+            rng: Rng::new(seed),
+            per_mille,
+            stalls: 0,
+        }
+    }
+
+    /// The blocking transport.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// The blocking transport, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
+    /// Gives up the blocking transport.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
+    /// The `Pending`s returned so far.
+    pub fn stalls(&self) -> usize {
+        self.stalls
+    }
+
+    /// Waits as this call was drawn to wait; `left` is the call's own count.
+    fn poll_stall(&mut self, left: &mut Option<u8>, cx: &Context<'_>) -> Poll<()> {
+        let left = left.get_or_insert_with(|| {
+            // Never stalling, it draws nothing: a benchmark's async transport.
+            if self.per_mille > 0 && self.rng.chance(u32::from(self.per_mille), 1000) {
+                self.rng.range(1, 3) as u8
+            } else {
+                0
+            }
+        });
+        if *left == 0 {
+            return Poll::Ready(());
+        }
+        *left -= 1;
+        self.stalls += 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    async fn stall(&mut self) {
+        let mut left = None;
+        poll_fn(|cx| self.poll_stall(&mut left, cx)).await;
+    }
+}
+
+impl<T: ErrorType> ErrorType for Stalling<T> {
+    type Error = T::Error;
+}
+
+impl<T: embedded_io::Read> Read for Stalling<T> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, T::Error> {
+        self.stall().await;
+        self.inner.read(buf)
+    }
+}
+
+impl<T: embedded_io::Write> Write for Stalling<T> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, T::Error> {
+        self.stall().await;
+        self.inner.write(buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), T::Error> {
+        self.stall().await;
+        self.inner.flush()
+    }
+}
+
+/// Polls futures on the calling thread with a waker that does nothing, for transports
+/// that are ready again as soon as they are polled again ([`Stalling`], a
+/// [`crate::Script`]); at each `Pending`, with a chance of `per_mille` in 1000, it gives
+/// the future up (drops it), as a caller's timeout by `select` would.
+#[derive(Clone, Debug)]
+pub struct Impatient {
+    rng: Rng,
+    per_mille: u16,
+    /// Futures given up so far.
+    pub dropped: usize,
+    /// `Pending`s seen so far.
+    pub pendings: usize,
+}
+
+impl Default for Impatient {
+    /// Patient: never gives a future up.
+    fn default() -> Self {
+        Impatient::new(0, 0)
+    }
+}
+
+/// How many `Pending`s in a row [`Impatient::poll`] waits before it reports a future
+/// that never gets anywhere.
+pub const MAX_PENDINGS: usize = 1_000_000;
+
+impl Impatient {
+    /// Gives up a future at a `Pending` with a chance of `per_mille` in 1000, drawn from
+    /// `seed`.
+    pub const fn new(seed: u64, per_mille: u16) -> Self {
+        Impatient {
+            rng: Rng::new(seed),
+            per_mille,
+            dropped: 0,
+            pendings: 0,
+        }
+    }
+
+    /// Polls `f` until it is ready (`Some`), or until it is given up at a `Pending`
+    /// (`None`: it was dropped part-way). Panics after [`MAX_PENDINGS`] `Pending`s in a
+    /// row: nothing in memory can take that long, and a noop waker wakes nobody.
+    pub fn poll<F: Future>(&mut self, f: F) -> Option<F::Output> {
+        let mut f = pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..MAX_PENDINGS {
+            if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+                return Some(out);
+            }
+            self.pendings += 1;
+            if self.rng.chance(u32::from(self.per_mille), 1000) {
+                self.dropped += 1;
+                return None;
+            }
+        }
+        panic!("a future still pending after {MAX_PENDINGS} polls in a row");
+    }
+}
+
+/// Polls `f` to completion on the calling thread with a waker that does nothing: for
+/// futures over in-memory transports only (those of [`AsyncDuplex`], all polled
+/// together in `f`), where something is always ready again.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! | [`storage`] | [`Storage`]: where bytes are collected (a fixed slice, or a `Vec`) |
 //! | [`script`] | [`Script`]: a transport over fixed input that injects faults |
 //! | [`pipe`] | [`Duplex`]: two ends of an in-memory connection in one thread |
-//! | `asyncio` (async) | `AsyncDuplex`: the same for async tasks, with wakers; `Flag`, a signal between tasks |
+//! | `asyncio` (async) | `AsyncDuplex`: the same for async tasks, with wakers; `Stalling`, a `Script` made async; `Flag`, a signal between tasks; `block_on` and `Impatient` (drops futures part-way), executors with a noop waker |
 //! | [`wire`] | frames: a builder ([`Frames`]) and a checking decoder ([`Decoder`]) |
 //! | [`assemble`] | [`Reassembler`]: events joined into messages, flags and UTF-8 checked |
 //! | [`drive`] | retrying calls after timeouts, and resumable echo peers for one-loop tests |

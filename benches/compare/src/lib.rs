@@ -1,6 +1,8 @@
 //! Shared pieces of the comparison benchmarks: client frames and the in-memory transport
-//! from the test kit (embedded-io for ws13, wrapped in std::io for tungstenite), and a
-//! small timer that interleaves the two contenders so that both see the same machine.
+//! from the test kit (embedded-io for ws13, wrapped in std::io for tungstenite; made
+//! async for ws13's async driver, and wrapped in tokio's I/O traits for
+//! tokio-tungstenite), the echo servers of each, and a small timer that interleaves the
+//! contenders so that all see the same machine.
 
 use std::time::Instant;
 
@@ -129,4 +131,134 @@ pub fn calibrate(target: f64, mut f: impl FnMut()) -> usize {
         }
         reps *= 4;
     }
+}
+
+/// The async rows' runtime: tokio's current-thread runtime, with I/O for the loopback
+/// servers.
+pub fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The in-memory transport made async for ws13's async driver: the kit's `Stalling`
+/// that never stalls, each call the blocking transport's.
+pub type AsyncMemIo<'a> = ws13_testkit::asyncio::Stalling<MemIo<'a>>;
+
+/// ws13's async server echoing every (binary) message of `input` as [`ws13_echo`] does
+/// (and examples/async_echo_server.rs): each frame sent back as it came, piece by piece,
+/// on `rt`. Returns messages echoed and bytes written.
+pub fn ws13_async_echo(
+    rt: &tokio::runtime::Runtime,
+    input: &[u8],
+    rx: &mut [u8],
+    tx: &mut [u8],
+) -> (usize, usize) {
+    use ws13::asynch::WebSocket;
+    use ws13::{Event, NoMask};
+    rt.block_on(async {
+        let io: AsyncMemIo<'_> = ws13_testkit::asyncio::Stalling::new(mem_io(input), 0, 0);
+        let mut ws = WebSocket::from_upgraded(io, rx, 0..0, tx, 0, NoMask).expect("buffers");
+        let mut messages = 0;
+        loop {
+            let (event, mut writer) = ws.read_split().await.expect("read");
+            match event {
+                Event::Data(piece) => {
+                    messages += usize::from(piece.last);
+                    writer.relay(&piece).await.expect("send");
+                }
+                Event::Close(_) => break,
+                Event::Ping(_) | Event::Pong(_) => {}
+            }
+        }
+        (messages, ws.get_mut().get_ref().output.0)
+    })
+}
+
+/// The in-memory transport through tokio's `AsyncRead` and `AsyncWrite`, for
+/// tokio-tungstenite: always ready.
+pub struct TokioMemIo<'a>(pub MemIo<'a>);
+
+impl tokio::io::AsyncRead for TokioMemIo<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let read = embedded_io::Read::read(&mut self.0, buf.initialize_unfilled());
+        std::task::Poll::Ready(match read {
+            Ok(n) => {
+                buf.advance(n);
+                Ok(())
+            }
+            Err(k) => Err(std::io::ErrorKind::from(k).into()),
+        })
+    }
+}
+
+impl tokio::io::AsyncWrite for TokioMemIo<'_> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(
+            embedded_io::Write::write(&mut self.0, buf)
+                .map_err(|k| std::io::ErrorKind::from(k).into()),
+        )
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// tokio-tungstenite's server echoing every message of `input`, as its own example
+/// echo server does (`next`, then `send`), on `rt`. Returns messages echoed and bytes
+/// written.
+pub fn tokio_tungstenite_echo(rt: &tokio::runtime::Runtime, input: &[u8]) -> (usize, usize) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::WebSocketStream;
+    rt.block_on(async {
+        let io = TokioMemIo(mem_io(input));
+        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        let mut messages = 0;
+        while let Some(msg) = ws.next().await {
+            let msg = msg.expect("read");
+            if msg.is_binary() || msg.is_text() {
+                messages += 1;
+                ws.send(msg).await.expect("send");
+            } else if msg.is_close() {
+                break;
+            }
+        }
+        (messages, ws.get_ref().0.output.0)
+    })
+}
+
+/// Times each of `contenders` in turn, `rounds` times, and returns their median times in
+/// seconds, in order: all see the same load from whatever else runs on the machine.
+pub fn race_all(rounds: usize, contenders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    for f in contenders.iter_mut() {
+        f();
+    }
+    let mut times = vec![Vec::new(); contenders.len()];
+    for _ in 0..rounds {
+        for (f, t) in contenders.iter_mut().zip(&mut times) {
+            t.push(seconds(&mut **f));
+        }
+    }
+    times.iter_mut().map(|t| median(t)).collect()
 }

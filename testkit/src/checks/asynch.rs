@@ -357,3 +357,34 @@ pub async fn conversation(setup: &mut Setup, segment: usize, seed: u64, patience
     );
     Ok(())
 }
+
+/// Checks the promise after a transport failure (or the transport's end) through the
+/// async driver, as [`crate::drive::fails_from_now_on`] does through the blocking one:
+/// every call fails, sends and reads alike, and none panics. `Err` names the first call
+/// that did not fail.
+pub async fn fails_from_now_on<T: Read + Write, M: ws13::proto::Masking>(
+    ws: &mut WebSocket<'_, T, M>,
+) -> Outcome {
+    ensure!(ws.is_closed(), "not closed after the failure");
+    let mut w = ws.writer();
+    let sends = [
+        w.write(Message::Text("more")).await.is_err(),
+        w.write(Message::Ping(b"p")).await.is_err(),
+        w.write_fragment(MessageKind::Binary, b"x", true)
+            .await
+            .is_err(),
+        w.begin_frame(MessageKind::Binary, 3, true).await.is_err(),
+        w.write_payload(b"abc").await.is_err(),
+    ];
+    ensure!(!sends.contains(&false), "a send after the failure");
+    ensure!(
+        ws.send(Message::Binary(b"x")).await.is_err(),
+        "a send after the failure"
+    );
+    ensure!(ws.read().await.is_err(), "a read after the failure");
+    ensure!(
+        ws.read_message(&mut [0; 125]).await.is_err(),
+        "a read_message after the failure"
+    );
+    Ok(())
+}

@@ -1,7 +1,8 @@
 //! In-process figures, each beside its peer from the same run, as ratios:
 //! unmasking beside a plain copy, incremental UTF-8 validation beside
 //! `core::str::from_utf8`, frame headers, and a whole server echo over an in-memory
-//! transport, ws13 beside tungstenite.
+//! transport, ws13 beside tungstenite, and ws13's async driver beside tokio-tungstenite
+//! (on tokio's current-thread runtime).
 //!
 //! `cargo run --release --bin inmem` (scripts/bench.sh runs it). `--quick` runs fewer rounds.
 
@@ -9,7 +10,10 @@ use std::hint::black_box;
 
 use ws13::frame::{apply_mask, FrameHeader, OpCode};
 use ws13::utf8::Utf8Validator;
-use ws13_bench_compare::{calibrate, client_stream, race, tungstenite_echo, ws13_echo};
+use ws13_bench_compare::{
+    calibrate, client_stream, current_thread, race, race_all, tokio_tungstenite_echo,
+    tungstenite_echo, ws13_async_echo, ws13_echo,
+};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -116,13 +120,18 @@ fn main() {
         );
     }
 
-    println!("\n== server echo over an in-memory transport: ws13 vs tungstenite 0.30");
+    println!("\n== server echo over an in-memory transport: ws13 vs tungstenite 0.30 (blocking),");
+    println!(
+        "   ws13::asynch vs tokio-tungstenite 0.30 (async, on tokio's current-thread runtime)"
+    );
     println!(
         "   (masked client frames read from a slice, replies written to a sink; binary messages;"
     );
     println!(
-        "    ws13 with 46 KiB to receive and 16 KiB to send in one allocation, as examples/echo_server.rs)"
+        "    ws13 with 46 KiB to receive and 16 KiB to send in one allocation, as examples/echo_server.rs;"
     );
+    println!("    all four timed in turn, round after round; ratio = peer's time / ws13's)");
+    let rt = current_thread();
     let mut buffers = vec![0u8; (46 + 2 + 16) * 1024];
     let (rx, rest) = buffers.split_at_mut(46 * 1024);
     let tx = &mut rest[2 * 1024..];
@@ -135,15 +144,32 @@ fn main() {
         let input = client_stream(count, size);
         assert_eq!(ws13_echo(&input, rx, tx).0, count);
         assert_eq!(tungstenite_echo(&input).0, count);
-        let (tw, tt) = race(
-            rounds,
-            || {
-                black_box(ws13_echo(&input, rx, tx));
-            },
-            || {
-                black_box(tungstenite_echo(&input));
-            },
+        assert_eq!(ws13_async_echo(&rt, &input, rx, tx).0, count);
+        assert_eq!(tokio_tungstenite_echo(&rt, &input).0, count);
+        // As many messages and bytes back from each ws13 driver.
+        assert_eq!(
+            ws13_echo(&input, rx, tx),
+            ws13_async_echo(&rt, &input, rx, tx)
         );
+        let (rx, tx) = (&mut *rx, &mut *tx);
+        let mut blocking = || {
+            black_box(ws13_echo(&input, rx, tx));
+        };
+        let mut peer = || {
+            black_box(tungstenite_echo(&input));
+        };
+        let (mut arx, mut atx) = (vec![0u8; 46 * 1024], vec![0u8; 16 * 1024]);
+        let mut asynch = || {
+            black_box(ws13_async_echo(&rt, &input, &mut arx, &mut atx));
+        };
+        let mut async_peer = || {
+            black_box(tokio_tungstenite_echo(&rt, &input));
+        };
+        let times = race_all(
+            rounds,
+            &mut [&mut blocking, &mut peer, &mut asynch, &mut async_peer],
+        );
+        let (tw, tt, ta, tat) = (times[0], times[1], times[2], times[3]);
         let rate = |t: f64| count as f64 / t;
         let mbs = |t: f64| (count * size) as f64 / t / 1e6;
         let target = if target.is_nan() {
@@ -152,7 +178,7 @@ fn main() {
             format!(" (target >= {target})")
         };
         println!(
-            "{:>6}  ws13 {:>10.0} msg/s {:>8.0} MB/s   tungstenite {:>10.0} msg/s {:>8.0} MB/s   ratio {:.2}{}",
+            "{:>6}  blocking  ws13 {:>10.0} msg/s {:>8.0} MB/s   tungstenite       {:>10.0} msg/s {:>8.0} MB/s   ratio {:.2}{}",
             human(size),
             rate(tw),
             mbs(tw),
@@ -160,6 +186,16 @@ fn main() {
             mbs(tt),
             tt / tw,
             target
+        );
+        println!(
+            "{:>6}  async     ws13 {:>10.0} msg/s {:>8.0} MB/s   tokio-tungstenite {:>10.0} msg/s {:>8.0} MB/s   ratio {:.2}   (ws13 async / blocking time {:.2})",
+            human(size),
+            rate(ta),
+            mbs(ta),
+            rate(tat),
+            mbs(tat),
+            tat / ta,
+            ta / tw
         );
     }
 }

@@ -1,10 +1,13 @@
 //! The loopback load client: drives echo servers over TCP on 127.0.0.1 with the same
 //! traffic and reports messages/s, MB/s and the server's CPU time per message (from
-//! `/proc/PID/task/*/schedstat`), each server beside the first, as ratios from one run.
+//! `/proc/PID/task/*/schedstat`), each server beside its peer, as ratios from one run:
+//! the servers are named in pairs (the second beside the first, the fourth beside the
+//! third; a fifth beside the first).
 //!
 //! ```text
 //! load [--quick] [--only small|big] NAME=COMMAND... (each COMMAND gets the listen address)
-//! load ws13=target/release/examples/echo_server tungstenite=target/compare/release/tungstenite_echo
+//! load ws13=target/release/examples/echo_server tungstenite=target/compare/release/tungstenite_echo \
+//!      ws13-async=target/compare/release/ws13_async_echo tokio-tungstenite=target/compare/release/tokio_tungstenite_echo
 //! ```
 //!
 //! Traffic, per server and round: many pipelined 32-byte binary messages on one
@@ -224,6 +227,17 @@ fn run(server: &Server, size: usize, count: usize, batch: &[u8], per_batch: usiz
     }
 }
 
+/// The servers compared, as indices: each in an odd place with the one before it
+/// (`ws13 tungstenite ws13-async tokio-tungstenite`: the first with the second, the third
+/// with the fourth); one left over with the first.
+fn pairs(servers: usize) -> Vec<(usize, usize)> {
+    let mut pairs: Vec<(usize, usize)> = (1..servers).step_by(2).map(|b| (b - 1, b)).collect();
+    if servers > 2 && servers % 2 == 1 {
+        pairs.push((0, servers - 1));
+    }
+    pairs
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -292,7 +306,7 @@ fn main() {
             let mbs = (count * size) as f64 / secs / 1e6;
             let cpu_per_msg = cpu / count as f64;
             println!(
-                "{:<12} {:>10.0} msg/s {:>8.1} MB/s   server CPU {:>7.3} s = {:>9.3} us/msg",
+                "{:<18} {:>10.0} msg/s {:>8.1} MB/s   server CPU {:>7.3} s = {:>9.3} us/msg",
                 server.name,
                 rate,
                 mbs,
@@ -301,17 +315,17 @@ fn main() {
             );
             figures.push((rate, mbs, cpu_per_msg));
         }
-        let (r0, m0, c0) = figures[0];
-        for (server, (r, m, c)) in servers.iter().zip(&figures).skip(1) {
+        for (a, b) in pairs(servers.len()) {
+            let ((ra, ma, ca), (rb, mb, cb)) = (figures[a], figures[b]);
             println!(
                 "{} / {}: msg/s x{:.2}, MB/s x{:.2}, server CPU per message x{:.2} ({} / {})",
-                servers[0].name,
-                server.name,
-                r0 / r,
-                m0 / m,
-                c0 / c,
-                servers[0].name,
-                server.name,
+                servers[a].name,
+                servers[b].name,
+                ra / rb,
+                ma / mb,
+                ca / cb,
+                servers[a].name,
+                servers[b].name,
             );
         }
     }
