@@ -137,7 +137,10 @@ impl<T: Write, M: Masking, S: Answers> Out<'_, T, M, S> {
         }
         self.transmit().await?;
         match self.io.flush().await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.out.flushed();
+                Ok(())
+            }
             Err(e) => Err(self.fault(e)),
         }
     }

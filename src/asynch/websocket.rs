@@ -23,6 +23,22 @@ pub struct WebSocket<'b, T, M = NoMask> {
     rx: &'b mut [u8],
     tx: &'b mut [u8],
     conn: Connection<M>,
+    /// What a read took from the core and hands out once the answer it owes (the close
+    /// echo, the close that fails the connection) is flushed: a read future dropped in
+    /// that flush leaves it here for the same call made again.
+    held: Held,
+}
+
+/// See [`WebSocket`]'s `held`.
+#[derive(Clone, Copy, Debug)]
+enum Held {
+    None,
+    /// The peer's close, its reason in the receive buffer.
+    Event(RawEvent),
+    /// The peer's close, its reason in the caller's buffer.
+    Message(RawMessage),
+    /// The peer broke the protocol.
+    Error(crate::ProtocolError),
 }
 
 impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
@@ -45,7 +61,13 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
             return Err(Error::BufferTooSmall);
         }
         let conn = Connection::with_buffered(masks, received, queued);
-        Ok(WebSocket { io, rx, tx, conn })
+        Ok(WebSocket {
+            io,
+            rx,
+            tx,
+            conn,
+            held: Held::None,
+        })
     }
 
     /// This end's role.
@@ -105,18 +127,69 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         &mut self,
         buf: &'m mut [u8],
     ) -> Result<Message<'m>, Error<T::Error>> {
+        let raw = self.next_message(buf).await?;
+        Ok(RawMessage::resolve(raw, buf))
+    }
+
+    /// Drives the core until a whole message is in `buf`; the peer's close or a protocol
+    /// error is held until the answer it calls for is flushed.
+    async fn next_message(&mut self, buf: &mut [u8]) -> Result<RawMessage, Error<T::Error>> {
         loop {
+            if let Some(out) = self.release(Some(buf)).await {
+                return out.map(|held| match held {
+                    Held::Message(raw) => raw,
+                    _ => RawMessage::Close(0),
+                });
+            }
             match self.conn.poll_message_raw(self.rx, self.tx, buf) {
-                Ok(Status::Complete(raw)) => {
-                    if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
-                        let _ = self.flush().await;
-                    }
-                    return Ok(RawMessage::resolve(raw, buf));
+                Ok(Status::Complete(raw @ (RawMessage::Close(_) | RawMessage::CloseWith(..)))) => {
+                    self.held = Held::Message(raw);
                 }
+                Ok(Status::Complete(raw)) => return Ok(raw),
                 Ok(Status::Partial) => self.wait().await?,
-                Err(e) => return Err(self.failed(e).await),
+                Err(e) => self.hold(e)?,
             }
         }
+    }
+
+    /// Holds a protocol error until the close that fails the connection is flushed;
+    /// any other error is returned.
+    fn hold(&mut self, e: Error) -> Result<(), Error<T::Error>> {
+        match e {
+            Error::Protocol(p) => {
+                self.held = Held::Error(p);
+                Ok(())
+            }
+            // A close echo that a timeout kept in the buffer goes out on the next flush.
+            e => Err(e.into_io()),
+        }
+    }
+
+    /// Hands out what is held, once the answer it calls for is flushed (as far as the
+    /// transport takes it: a timeout leaves the answer queued for the next flush). A
+    /// close held for a read is turned into a message's, its reason copied into `buf`,
+    /// when a whole message is asked for instead.
+    async fn release(&mut self, buf: Option<&mut [u8]>) -> Option<Result<Held, Error<T::Error>>> {
+        if let Held::None = self.held {
+            return None;
+        }
+        let _ = self.flush().await;
+        let held = core::mem::replace(&mut self.held, Held::None);
+        Some(match (held, buf) {
+            (Held::Error(p), _) => Err(Error::Protocol(p)),
+            (Held::Event(RawEvent::Close(code, span)), Some(buf)) => {
+                let reason = span.of(self.rx);
+                let n = reason.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), reason.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                Ok(Held::Message(match code {
+                    Some(code) => RawMessage::CloseWith(code, n),
+                    None => RawMessage::Close(0),
+                }))
+            }
+            (held, _) => Ok(held),
+        })
     }
 
     /// Reads a whole message into `storage` and moves it out as an [`Owned`] message
@@ -129,32 +202,30 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         &mut self,
         storage: &mut heapless::Vec<u8, N>,
     ) -> Result<Owned<N>, Error<T::Error>> {
-        loop {
-            let buf = crate::proto::owned_storage(storage);
-            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
-                Ok(Status::Complete(raw)) => {
-                    if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
-                        let _ = self.flush().await;
-                    }
-                    return Ok(raw.into_owned(storage));
-                }
-                Ok(Status::Partial) => self.wait().await?,
-                Err(e) => return Err(self.failed(e).await),
-            }
-        }
+        let raw = self
+            .next_message(crate::proto::owned_storage(storage))
+            .await?;
+        Ok(raw.into_owned(storage))
     }
 
+    /// Drives the core until it yields an event; the peer's close (whose echo goes out
+    /// before the close is reported) or a protocol error is held until flushed.
     async fn next_raw(&mut self) -> Result<RawEvent, Error<T::Error>> {
         loop {
+            if let Some(out) = self.release(None).await {
+                return out.map(|held| match held {
+                    Held::Event(raw) => raw,
+                    Held::Message(RawMessage::CloseWith(code, _)) => {
+                        RawEvent::Close(Some(code), crate::proto::EMPTY_SPAN)
+                    }
+                    _ => RawEvent::Close(None, crate::proto::EMPTY_SPAN),
+                });
+            }
             match self.conn.poll_raw(self.rx, self.tx) {
-                Ok(Status::Complete(raw @ RawEvent::Close(..))) => {
-                    // The echo goes out before the close is reported.
-                    let _ = self.flush().await;
-                    return Ok(raw);
-                }
+                Ok(Status::Complete(raw @ RawEvent::Close(..))) => self.held = Held::Event(raw),
                 Ok(Status::Complete(raw)) => return Ok(raw),
                 Ok(Status::Partial) => self.wait().await?,
-                Err(e) => return Err(self.failed(e).await),
+                Err(e) => self.hold(e)?,
             }
         }
     }
@@ -162,7 +233,9 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// The core needs I/O to go on: writes out what it has to send, then, if it had
     /// nothing, reads.
     async fn wait(&mut self) -> Result<(), Error<T::Error>> {
-        if self.conn.wants_transmit() {
+        // As in the blocking driver: what was written reaches the peer (the transport
+        // flushed) before we wait for it.
+        if self.conn.wants_transmit() || self.conn.wants_flush() {
             return self.flush().await;
         }
         let buf = self.conn.read_buffer(self.rx);
@@ -182,16 +255,6 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
                 Err(Error::Io(e))
             }
         }
-    }
-
-    /// A failure from the core: after a protocol error, the close frame that fails the
-    /// connection goes out (if the transport takes it) before the error is returned.
-    async fn failed(&mut self, e: Error) -> Error<T::Error> {
-        // Also a close echo that a timeout kept in the buffer, on a read after the close.
-        if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
-            let _ = self.flush().await;
-        }
-        e.into_io()
     }
 
     /// Encodes a whole message (see [`Writer::write`]).

@@ -97,7 +97,9 @@ fn flush<T: Write, M: Masking>(
         return Err(Error::Closed);
     }
     transmit(io, conn, tx)?;
-    io.flush().map_err(|e| fault(conn, e))
+    io.flush().map_err(|e| fault(conn, e))?;
+    conn.flushed();
+    Ok(())
 }
 
 /// Makes a send call of the core until it is done, doing the I/O it asks for between.

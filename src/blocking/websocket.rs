@@ -179,7 +179,10 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// The core needs I/O to go on: writes out what it has to send, then, if it had
     /// nothing, reads.
     fn wait(&mut self) -> Result<(), Error<T::Error>> {
-        if self.conn.wants_transmit() {
+        // What was written must reach the peer before we wait for it: a transport that
+        // holds bytes until flushed (TLS) is flushed, and one a timeout interrupted is
+        // flushed again.
+        if self.conn.wants_transmit() || self.conn.wants_flush() {
             return flush(&mut self.io, &mut self.conn, self.tx);
         }
         fill(&mut self.io, &mut self.conn, self.rx)

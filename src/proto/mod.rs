@@ -35,6 +35,8 @@ pub(crate) use owned::storage as owned_storage;
 #[cfg_attr(docsrs, doc(cfg(feature = "heapless")))]
 pub use owned::Owned;
 pub(crate) use receiver::RawEvent;
+#[cfg(feature = "async")]
+pub(crate) use receiver::EMPTY_SPAN;
 
 /// Which end of the connection this is; it decides masking (RFC 6455 section 5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,6 +27,10 @@ pub(crate) struct Span {
     pub(crate) end: usize,
 }
 
+/// A span of nothing.
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
+pub(crate) const EMPTY_SPAN: Span = Span { start: 0, end: 0 };
+
 impl Span {
     /// The bytes of `buf` in this span.
     #[inline]

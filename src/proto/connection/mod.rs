@@ -62,6 +62,9 @@ const WAITING_CLOSE: u16 = 1 << 8;
 /// The control frame waiting at the end of the transmit buffer is a pong of the
 /// application's (else a ping).
 const WAITING_PONG: u16 = 1 << 9;
+/// Bytes were written since the transport was last flushed: a transport that holds what
+/// it is given (a TLS record layer, a buffered writer) is owed a flush.
+const FLUSH_OWED: u16 = 1 << 10;
 
 /// A WebSocket connection's state, sans-IO: the rules of RFC 6455 over a receive and a
 /// transmit buffer that the caller owns and passes to every call (the same two each time).
@@ -331,6 +334,18 @@ impl<M: Masking> Connection<M> {
     /// Whether there are bytes to write out.
     pub const fn wants_transmit(&self) -> bool {
         self.outbound.wants_transmit()
+    }
+
+    /// Whether bytes were written since the transport was last flushed: a driver
+    /// flushes its transport before it waits for the peer, until it reports
+    /// [`Connection::flushed`].
+    pub const fn wants_flush(&self) -> bool {
+        self.outbound.flags & FLUSH_OWED != 0
+    }
+
+    /// The transport was flushed after everything [`Connection::poll_transmit`] gave.
+    pub fn flushed(&mut self) {
+        self.outbound.flushed();
     }
 
     /// `n` bytes of [`Connection::poll_transmit`]'s were written.

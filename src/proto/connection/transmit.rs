@@ -3,7 +3,9 @@
 
 use core::ops::Range;
 
-use super::{Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, RESERVE, WAITING_CLOSE, WAITING_PONG};
+use super::{
+    Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, FLUSH_OWED, RESERVE, WAITING_CLOSE, WAITING_PONG,
+};
 use crate::bytes::move_bytes;
 use crate::bytes::part;
 use crate::frame::{self, CloseCode, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
@@ -28,6 +30,7 @@ impl<M: Masking> Outbound<M> {
 
     /// `n` bytes of [`Connection::poll_transmit`]'s were written.
     pub(crate) fn transmitted(&mut self, n: usize) {
+        self.flags |= FLUSH_OWED;
         self.tx_start = self.tx_start.saturating_add(n).min(self.tx_end);
         if self.tx_start == self.tx_end {
             self.tx_start = 0;
@@ -35,8 +38,17 @@ impl<M: Masking> Outbound<M> {
         }
     }
 
+    /// The transport was flushed: nothing written is held back any more (unless output
+    /// is still waiting).
+    pub(crate) fn flushed(&mut self) {
+        if self.tx_end == self.tx_start {
+            self.flags &= !FLUSH_OWED;
+        }
+    }
+
     /// `n` bytes of an [`Output::Direct`]'s were written.
     pub(crate) fn wrote_direct(&mut self, n: usize) {
+        self.flags |= FLUSH_OWED;
         let counted = self.sender.payload(n);
         debug_assert!(counted.is_ok(), "{n} bytes beyond the frame");
         if counted.is_ok() {
