@@ -100,11 +100,23 @@ pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((name, trim(value)))
 }
 
+/// Whether `a` and `b` are the same bytes, ASCII letters compared without case.
+///
+/// One copy out of line, for every header name and token compared: inlined at each call
+/// site (as `eq_ignore_ascii_case` is), its loop cost firmware flash at every one.
+#[inline(never)]
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+}
+
 /// Whether a comma-separated header value holds `token`, compared without case.
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
-        .any(|item| trim(item).eq_ignore_ascii_case(token))
+        .any(|item| eq_ignore_case(trim(item), token))
 }
 
 /// The items of a comma-separated header value, trimmed, empty ones skipped.
@@ -133,7 +145,7 @@ pub(crate) fn headers(head: &[u8]) -> impl Iterator<Item = (&str, &[u8])> {
 /// The value of the first header named `name` (compared without case), if it is UTF-8.
 pub(crate) fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a str> {
     headers(head)
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .find(|(n, _)| eq_ignore_case(n.as_bytes(), name.as_bytes()))
         .and_then(|(_, v)| core::str::from_utf8(v).ok())
 }
 

@@ -80,7 +80,7 @@ impl core::error::Error for RequestError {}
 const REQUEST_LINE: u16 = 1 << 0;
 const METHOD_GET: u16 = 1 << 1;
 const HTTP_11: u16 = 1 << 2;
-const HOST: u16 = 1 << 3;
+const HOST_SEEN: u16 = 1 << 3;
 const UPGRADE_WEBSOCKET: u16 = 1 << 4;
 const CONNECTION_UPGRADE: u16 = 1 << 5;
 const KEY_OK: u16 = 1 << 6;
@@ -89,6 +89,29 @@ const VERSION_13: u16 = 1 << 8;
 const VERSION_OTHER: u16 = 1 << 9;
 const DONE: u16 = 1 << 10;
 const BODY: u16 = 1 << 11;
+
+/// The names of the headers the parser acts on or keeps, lowercase and separated by
+/// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
+/// comparisons (and no table of slices in flash).
+const HEADER_NAMES: &[u8] = b"host upgrade connection sec-websocket-key sec-websocket-version \
+    content-length transfer-encoding origin sec-websocket-protocol";
+// Their places in the string.
+const HOST: usize = 0;
+const UPGRADE: usize = 1;
+const CONNECTION: usize = 2;
+const KEY: usize = 3;
+const VERSION: usize = 4;
+const CONTENT_LENGTH: usize = 5;
+const TRANSFER_ENCODING: usize = 6;
+const ORIGIN: usize = 7;
+const PROTOCOL: usize = 8;
+
+/// The place of `name` (compared without case) in [`HEADER_NAMES`].
+fn known_header(name: &[u8]) -> Option<usize> {
+    HEADER_NAMES
+        .split(|&b| b == b' ')
+        .position(|known| http::eq_ignore_case(name, known))
+}
 
 /// The default limit on header lines in a request.
 pub const DEFAULT_MAX_HEADERS: u16 = 64;
@@ -193,13 +216,11 @@ impl RequestParser {
                 !blank
             } else {
                 http::split_header(http::trim_line_ending(line)).is_some_and(|(name, _)| {
-                    [&b"host"[..], b"origin", b"sec-websocket-protocol"]
-                        .iter()
-                        .any(|kept| name.eq_ignore_ascii_case(kept))
+                    matches!(known_header(name), Some(HOST | ORIGIN | PROTOCOL))
                         || self
                             .keep
                             .iter()
-                            .any(|kept| name.eq_ignore_ascii_case(kept.as_bytes()))
+                            .any(|kept| http::eq_ignore_case(name, kept.as_bytes()))
                 })
             };
             if keep {
@@ -263,31 +284,25 @@ impl RequestParser {
             return Err(RequestError::TooManyHeaders);
         }
         let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
-        if name.eq_ignore_ascii_case(b"host") {
-            if self.flags & HOST != 0 || !is_host(value) {
-                return Err(RequestError::InvalidHost);
+        match known_header(name) {
+            Some(HOST) => {
+                if self.flags & HOST_SEEN != 0 || !is_host(value) {
+                    return Err(RequestError::InvalidHost);
+                }
+                self.flags |= HOST_SEEN;
             }
-            self.flags |= HOST;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.eq_ignore_ascii_case(b"content-length") && value != b"0"
-        {
-            self.flags |= BODY;
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            if http::has_token(value, b"websocket") {
+            Some(TRANSFER_ENCODING) => self.flags |= BODY,
+            Some(CONTENT_LENGTH) if value != b"0" => self.flags |= BODY,
+            Some(UPGRADE) if http::has_token(value, b"websocket") => {
                 self.flags |= UPGRADE_WEBSOCKET;
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if http::has_token(value, b"upgrade") {
+            Some(CONNECTION) if http::has_token(value, b"upgrade") => {
                 self.flags |= CONNECTION_UPGRADE;
             }
-        } else if name.eq_ignore_ascii_case(b"sec-websocket-key") {
-            self.key_header(value);
-        } else if name.eq_ignore_ascii_case(b"sec-websocket-version") {
-            if value == b"13" {
-                self.flags |= VERSION_13;
-            } else {
-                self.flags |= VERSION_OTHER;
-            }
+            Some(KEY) => self.key_header(value),
+            Some(VERSION) if value == b"13" => self.flags |= VERSION_13,
+            Some(VERSION) => self.flags |= VERSION_OTHER,
+            _ => {}
         }
         Ok(())
     }
@@ -389,7 +404,7 @@ impl<'a> Request<'a> {
             Err(RequestError::MethodNotAllowed)
         } else if f & HTTP_11 == 0 {
             Err(RequestError::NotHttp11)
-        } else if f & HOST == 0 {
+        } else if f & HOST_SEEN == 0 {
             Err(RequestError::MissingHost)
         } else if f & UPGRADE_WEBSOCKET == 0 || f & CONNECTION_UPGRADE == 0 {
             Err(RequestError::MissingConnectionUpgrade)
