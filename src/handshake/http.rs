@@ -106,10 +106,7 @@ pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
 /// site (as `eq_ignore_ascii_case` is), its loop cost firmware flash at every one.
 #[inline(never)]
 pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Whether a comma-separated header value holds `token`, compared without case.

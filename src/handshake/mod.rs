@@ -30,14 +30,21 @@ pub const ACCEPT_LEN: usize = 28;
 /// assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
+    let mut out = [0u8; ACCEPT_LEN];
+    encode_accept(key, &mut out);
+    out
+}
+
+/// Writes `Sec-WebSocket-Accept` for `key` into `out`, which holds [`ACCEPT_LEN`] bytes
+/// (the server writes it straight into its response).
+fn encode_accept(key: &[u8], out: &mut [u8]) {
     let mut sha = sha1_smol::Sha1::new();
     sha.update(key);
     sha.update(GUID);
     let digest = sha.digest().bytes();
-    let mut out = [0u8; ACCEPT_LEN];
     // 20 bytes always encode to exactly 28 base64 characters.
-    let _ = <base64ct::Base64 as base64ct::Encoding>::encode(&digest, &mut out);
-    out
+    let encoded = <base64ct::Base64 as base64ct::Encoding>::encode(&digest, out);
+    debug_assert!(encoded.is_ok(), "{} bytes for the accept key", out.len());
 }
 
 /// Why a request or response could not be written.
@@ -74,13 +81,22 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos: 0 }
     }
 
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        let end = self.pos.saturating_add(bytes.len());
-        self.buf
+    /// The next `n` bytes of the buffer, taken into what is written.
+    fn take(&mut self, n: usize) -> Result<&mut [u8], WriteError> {
+        let end = self.pos.saturating_add(n);
+        let dst = self
+            .buf
             .get_mut(self.pos..end)
-            .ok_or(WriteError::BufferTooSmall)?
-            .copy_from_slice(bytes);
+            .ok_or(WriteError::BufferTooSmall)?;
         self.pos = end;
+        Ok(dst)
+    }
+
+    /// Appends `bytes`. Out of line: response heads are written by many calls of it,
+    /// and each inlined copy cost firmware flash.
+    #[inline(never)]
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        self.take(bytes.len())?.copy_from_slice(bytes);
         Ok(())
     }
 
@@ -88,21 +104,31 @@ impl<'a> Cursor<'a> {
         parts.iter().try_for_each(|p| self.put(p))
     }
 
+    /// Appends `n` in decimal: its digits are counted first and written in place, with
+    /// no scratch array to clear.
+    #[inline(never)]
     pub(crate) fn put_decimal(&mut self, n: usize) -> Result<(), WriteError> {
         // usize, not u64: 32-bit targets then need no 64-bit division routine.
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
+        let mut digits: usize = 1;
         let mut rest = n;
-        for slot in digits.iter_mut().rev() {
+        while rest >= 10 {
+            rest /= 10;
+            // At most 20 digits: cannot wrap.
+            digits = digits.wrapping_add(1);
+        }
+        let mut rest = n;
+        for slot in self.take(digits)?.iter_mut().rev() {
             // 0x30 | d is the ASCII digit d, for d in 0..=9.
             *slot = b'0' | (rest % 10) as u8;
             rest /= 10;
-            start = start.saturating_sub(1);
-            if rest == 0 {
-                break;
-            }
         }
-        self.put(crate::bytes::part(&digits, start..))
+        Ok(())
+    }
+
+    /// Appends `Sec-WebSocket-Accept` for `key`, encoded in place.
+    pub(crate) fn put_accept(&mut self, key: &[u8]) -> Result<(), WriteError> {
+        encode_accept(key, self.take(ACCEPT_LEN)?);
+        Ok(())
     }
 
     /// Appends a header line, if `name` is a token and `value` a valid field value.
@@ -111,6 +137,13 @@ impl<'a> Cursor<'a> {
             return Err(WriteError::InvalidHeader);
         }
         self.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])
+    }
+
+    /// Appends the header lines of `headers`, each checked as [`Cursor::put_header`] does.
+    pub(crate) fn put_headers(&mut self, headers: &[(&str, &str)]) -> Result<(), WriteError> {
+        headers
+            .iter()
+            .try_for_each(|(name, value)| self.put_header(name, value))
     }
 
     pub(crate) fn len(&self) -> usize {

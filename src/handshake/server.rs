@@ -9,7 +9,7 @@
 use core::fmt;
 
 use super::http::{self, LineScanner};
-use super::{accept_key, is_token, Cursor, WriteError, KEY_LEN};
+use super::{is_token, Cursor, WriteError, KEY_LEN};
 use crate::bytes::move_bytes;
 use crate::bytes::part;
 use crate::Status;
@@ -435,25 +435,25 @@ pub fn write_accept(
     protocol: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Result<usize, WriteError> {
-    let accept = accept_key(request.key());
     let mut c = Cursor::new(buf);
-    c.put_all(&[
-        b"HTTP/1.1 101 Switching Protocols\r\n",
-        b"Upgrade: websocket\r\n",
-        b"Connection: Upgrade\r\n",
-        b"Sec-WebSocket-Accept: ",
-        &accept,
-        b"\r\n",
-    ])?;
+    c.put(
+        concat!(
+            "HTTP/1.1 101 Switching Protocols\r\n",
+            "Upgrade: websocket\r\n",
+            "Connection: Upgrade\r\n",
+            "Sec-WebSocket-Accept: "
+        )
+        .as_bytes(),
+    )?;
+    c.put_accept(request.key())?;
+    c.put(b"\r\n")?;
     if let Some(p) = protocol {
         if !is_token(p) {
             return Err(WriteError::InvalidHeader);
         }
         c.put_header("Sec-WebSocket-Protocol", p)?;
     }
-    for (name, value) in headers {
-        c.put_header(name, value)?;
-    }
+    c.put_headers(headers)?;
     c.put(b"\r\n")?;
     Ok(c.len())
 }
@@ -491,16 +491,27 @@ pub fn write_response_head(
     headers: &[(&str, &str)],
     body_len: usize,
 ) -> Result<usize, WriteError> {
+    write_head(buf, status, reason_phrase(status), headers, body_len)
+}
+
+/// [`write_response_head`] with the reason phrase given: a caller whose status is a
+/// constant finds its phrase at compile time, and firmware then holds only the phrases
+/// it uses, not [`reason_phrase`]'s whole table.
+pub(crate) fn write_head(
+    buf: &mut [u8],
+    status: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    body_len: usize,
+) -> Result<usize, WriteError> {
     if !(100..=999).contains(&status) {
         return Err(WriteError::InvalidHeader);
     }
     let mut c = Cursor::new(buf);
     c.put(b"HTTP/1.1 ")?;
     c.put_decimal(usize::from(status))?;
-    c.put_all(&[b" ", reason_phrase(status).as_bytes(), b"\r\n"])?;
-    for (name, value) in headers {
-        c.put_header(name, value)?;
-    }
+    c.put_all(&[b" ", reason.as_bytes(), b"\r\n"])?;
+    c.put_headers(headers)?;
     c.put(b"Content-Length: ")?;
     c.put_decimal(body_len)?;
     c.put(b"\r\nConnection: close\r\n\r\n")?;
@@ -510,12 +521,19 @@ pub fn write_response_head(
 /// Writes the empty-bodied response that refuses a request for `error`'s reason
 /// (with `Sec-WebSocket-Version: 13` on a 426, `Allow: GET` on a 405).
 pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, WriteError> {
-    let extra: &[(&str, &str)] = match error {
-        RequestError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
-        RequestError::MethodNotAllowed => &[("Allow", "GET")],
-        _ => &[],
+    // Each phrase found at compile time: only those of refusals are linked.
+    let (extra, reason): (&[(&str, &str)], &str) = match error {
+        RequestError::UnsupportedVersion => (
+            &[("Sec-WebSocket-Version", "13")],
+            const { reason_phrase(426) },
+        ),
+        RequestError::MethodNotAllowed => (&[("Allow", "GET")], const { reason_phrase(405) }),
+        RequestError::TooLarge | RequestError::TooManyHeaders => {
+            (&[], const { reason_phrase(431) })
+        }
+        _ => (&[], const { reason_phrase(400) }),
     };
-    write_response_head(buf, error.status(), extra, 0)
+    write_head(buf, error.status(), reason, extra, 0)
 }
 
 /// Whether `value` is 16 bytes in base64, judged by its shape: 22 characters of the

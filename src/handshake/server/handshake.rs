@@ -1,7 +1,7 @@
 //! The server's handshake as a state machine a driver steps through: read the request,
 //! refuse it or hand it out, write the application's answer.
 
-use super::{write_refusal, write_response_head, Request, RequestError, RequestParser};
+use super::{reason_phrase, write_head, write_refusal, Request, RequestError, RequestParser};
 use crate::bytes::{part, part_mut};
 use crate::handshake::WriteError;
 use crate::Status;
@@ -173,6 +173,8 @@ impl Handshake {
     /// Answers the request as plain HTTP: writes the head of a response with `status`,
     /// `headers`, `Content-Length: body_len` and `Connection: close` into the buffer (the
     /// request is then gone), to be followed by the body from the caller's slice.
+    // Inlined, so that a constant status finds its reason phrase at compile time.
+    #[inline]
     pub fn respond(
         &mut self,
         buf: &mut [u8],
@@ -180,11 +182,22 @@ impl Handshake {
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
+        self.respond_with(buf, status, reason_phrase(status), headers, body_len)
+    }
+
+    fn respond_with(
+        &mut self,
+        buf: &mut [u8],
+        status: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+        body_len: usize,
+    ) -> Result<(), WriteError> {
         if self.phase != Phase::Complete {
             // Already responding, or there is no request to answer: poll tells.
             return Ok(());
         }
-        self.out_len = write_response_head(buf, status, headers, body_len)?;
+        self.out_len = write_head(buf, status, reason, headers, body_len)?;
         self.total = self.out_len.saturating_add(body_len);
         self.sent = 0;
         self.phase = Phase::Responding;
