@@ -555,27 +555,44 @@ fn is_key(value: &[u8]) -> bool {
 /// optional port (RFC 7230 section 5.4, RFC 3986 section 3.2.2).
 fn is_host(value: &[u8]) -> bool {
     let (host, port) = match value.iter().rposition(|&b| b == b':') {
-        Some(i) if !value.ends_with(b"]") => (value.get(..i), value.get(i.saturating_add(1)..)),
-        _ => (Some(value), None),
+        Some(i) if value.last() != Some(&b']') => value.split_at_checked(i).unwrap_or_default(),
+        _ => (value, &[][..]),
     };
-    let (Some(host), port) = (host, port.unwrap_or_default()) else {
-        return false;
-    };
-    if !port.iter().all(u8::is_ascii_digit) {
+    // The port is the digits after the colon (none at all is allowed).
+    if !port.iter().skip(1).all(u8::is_ascii_digit) {
         return false;
     }
+    // Character classes as matches, not `contains` on a string: no search loop is linked.
     match host {
         [b'[', inner @ .., b']'] => {
             !inner.is_empty()
                 && inner
                     .iter()
-                    .all(|b| b.is_ascii_hexdigit() || b".:".contains(b))
+                    .all(|&b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':'))
         }
         _ => {
             !host.is_empty()
-                && host
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+                && host.iter().all(|&b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(
+                            b,
+                            b'-' | b'.'
+                                | b'_'
+                                | b'~'
+                                | b'%'
+                                | b'!'
+                                | b'$'
+                                | b'&'
+                                | b'\''
+                                | b'('
+                                | b')'
+                                | b'*'
+                                | b'+'
+                                | b','
+                                | b';'
+                                | b'='
+                        )
+                })
         }
     }
 }
