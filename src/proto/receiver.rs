@@ -34,11 +34,13 @@ impl Span {
         part(buf, self.start..self.end)
     }
 
+    /// The span `by` bytes further into the buffer (both ends stay within it: the sums
+    /// cannot wrap).
     #[inline]
     fn offset(self, by: usize) -> Span {
         Span {
-            start: self.start.saturating_add(by),
-            end: self.end.saturating_add(by),
+            start: self.start.wrapping_add(by),
+            end: self.end.wrapping_add(by),
         }
     }
 }
@@ -219,7 +221,8 @@ impl Receiver {
         };
         if self.max_message != usize::MAX {
             match usize::try_from(header.len) {
-                Ok(len) if len <= allowance => self.allowance = allowance.saturating_sub(len),
+                // Checked: cannot wrap.
+                Ok(len) if len <= allowance => self.allowance = allowance.wrapping_sub(len),
                 _ => return Err(ProtocolError::MessageTooBig),
             }
         }
@@ -241,7 +244,8 @@ impl Receiver {
         let rest = part_mut(input, header_len..);
         let received = self.payload(rest, true)?;
         Ok(Received {
-            consumed: received.consumed.saturating_add(header_len),
+            // Both within the input: cannot wrap.
+            consumed: received.consumed.wrapping_add(header_len),
             event: match received.event {
                 Status::Complete(e) => Status::Complete(e.offset(header_len)),
                 Status::Partial => Status::Partial,
@@ -266,7 +270,8 @@ impl Receiver {
         if self.bits & MASKED != 0 {
             frame::apply_mask(chunk, self.mask, usize::from(phase));
         }
-        let remaining = self.remaining.saturating_sub(take as u64);
+        // take <= remaining: cannot wrap.
+        let remaining = self.remaining.wrapping_sub(take as u64);
         let fin = self.bits & FIN != 0;
         let last = fin && remaining == 0;
         if kind == MessageKind::Text {
@@ -309,8 +314,9 @@ impl Receiver {
         header: FrameHeader,
         header_len: usize,
     ) -> Result<Received, ProtocolError> {
-        // The header parser has bounded control payloads to 125 bytes.
-        let end = header_len.saturating_add(header.len as usize);
+        // The header parser has bounded control payloads to 125 bytes, and a header is
+        // at most 14: the sums cannot wrap.
+        let end = header_len.wrapping_add(header.len as usize);
         let Some(payload) = input.get_mut(header_len..end) else {
             return Ok(NEED_MORE);
         };
@@ -328,7 +334,7 @@ impl Receiver {
                 let code = parse_close(payload)?.map(|c| c.code);
                 self.flags |= CLOSED;
                 let reason = Span {
-                    start: header_len.saturating_add(2).min(end),
+                    start: header_len.wrapping_add(2).min(end),
                     end,
                 };
                 RawEvent::Close(code, reason)
