@@ -154,7 +154,7 @@ impl<'a> Cursor<'a> {
 /// Whether `s` is a non-empty HTTP token (RFC 7230), safe to put in a header value
 /// such as `Sec-WebSocket-Protocol`.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(http::is_tchar)
+    http::is_token(s.as_bytes())
 }
 
 #[cfg(test)]

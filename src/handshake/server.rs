@@ -204,35 +204,37 @@ impl RequestParser {
         let (mut read, mut write) = (0, 0);
         let mut request_line_seen = false;
         while read < done {
-            let line_len = buf
-                .get(read..done)
-                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-                .map_or(done, |i| i.saturating_add(1));
-            let end = read.saturating_add(line_len).min(done);
+            // Every line before `done` ends with a line feed, and the arithmetic stays
+            // within `done` (write <= read <= done): nothing wraps.
+            let rest = part(buf, read..done);
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(done, |i| read.wrapping_add(i).wrapping_add(1));
             let line = part(buf, read..end);
             let blank = matches!(line, [b'\n'] | [b'\r', b'\n']);
             let keep = if !request_line_seen {
                 request_line_seen = !blank;
                 !blank
             } else {
-                http::split_header(http::trim_line_ending(line)).is_some_and(|(name, _)| {
-                    matches!(known_header(name), Some(HOST | ORIGIN | PROTOCOL))
-                        || self
-                            .keep
-                            .iter()
-                            .any(|kept| http::eq_ignore_case(name, kept.as_bytes()))
-                })
+                // A header line, checked when it was parsed: its name is before the colon.
+                let name = line.split(|&b| b == b':').next().unwrap_or_default();
+                matches!(known_header(name), Some(HOST | ORIGIN | PROTOCOL))
+                    || self
+                        .keep
+                        .iter()
+                        .any(|kept| http::eq_ignore_case(name, kept.as_bytes()))
             };
             if keep {
                 move_bytes(buf, read..end, write);
-                write = write.saturating_add(end.saturating_sub(read));
+                write = write.wrapping_add(end.wrapping_sub(read));
             }
             read = end;
         }
-        let removed = done.saturating_sub(write);
+        let removed = done.wrapping_sub(write);
         move_bytes(buf, done..len, write);
         self.lines.shift(removed);
-        len.saturating_sub(removed)
+        len.wrapping_sub(removed)
     }
 
     /// The completed request, once [`RequestParser::parse`] has returned the head's length;
@@ -245,26 +247,25 @@ impl RequestParser {
         }
     }
 
+    #[inline(never)]
     fn request_line(&mut self, line: &[u8]) -> Result<(), RequestError> {
         if line.is_empty() && self.lines.consumed() <= 2 {
             // RFC 7230 3.5: ignore at least one empty line before the request line.
             return Ok(());
         }
-        let mut parts = line.split(|&b| b == b' ');
-        let (Some(method), Some(target), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(RequestError::Malformed);
-        };
-        if method.is_empty() || !method.iter().all(|&b| http::is_tchar(b)) {
-            return Err(RequestError::Malformed);
-        }
-        if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7F) {
+        // Three parts, one space between each: a fourth would be in `version`, which
+        // then matches no version.
+        let (method, rest) = http::split_at_byte(line, b' ').ok_or(RequestError::Malformed)?;
+        let (target, version) = http::split_at_byte(rest, b' ').ok_or(RequestError::Malformed)?;
+        if !http::is_token(method)
+            || target.is_empty()
+            || target.iter().any(|&b| b <= b' ' || b == 0x7F)
+        {
             return Err(RequestError::Malformed);
         }
-        match version {
-            b"HTTP/1.1" => self.flags |= HTTP_11,
-            b"HTTP/1.0" => {}
+        match version.strip_prefix(b"HTTP/1.") {
+            Some(b"1") => self.flags |= HTTP_11,
+            Some(b"0") => {}
             _ => return Err(RequestError::Malformed),
         }
         if method == b"GET" {
@@ -274,15 +275,17 @@ impl RequestParser {
         Ok(())
     }
 
+    #[inline(never)]
     fn header(&mut self, line: &[u8]) -> Result<(), RequestError> {
         if matches!(line.first(), Some(b' ' | b'\t')) {
             // Obsolete line folding (RFC 7230 3.2.4): refused.
             return Err(RequestError::Malformed);
         }
-        self.headers = self.headers.saturating_add(1);
-        if self.headers > self.max_headers {
+        if self.headers >= self.max_headers {
             return Err(RequestError::TooManyHeaders);
         }
+        // Below max_headers: cannot wrap.
+        self.headers = self.headers.wrapping_add(1);
         let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
         match known_header(name) {
             Some(HOST) => {
