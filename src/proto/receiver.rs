@@ -33,16 +33,6 @@ impl Span {
     pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
         part(buf, self.start..self.end)
     }
-
-    /// The span `by` bytes further into the buffer (both ends stay within it: the sums
-    /// cannot wrap).
-    #[inline]
-    fn offset(self, by: usize) -> Span {
-        Span {
-            start: self.start.wrapping_add(by),
-            end: self.end.wrapping_add(by),
-        }
-    }
 }
 
 /// An event whose bytes are given as spans of the input.
@@ -62,35 +52,9 @@ pub(crate) enum RawEvent {
     Close(Option<frame::CloseCode>, Span),
 }
 
-impl RawEvent {
-    /// The same event, its spans moved `by` bytes further into the buffer.
-    #[inline]
-    pub(crate) fn offset(self, by: usize) -> RawEvent {
-        match self {
-            RawEvent::Data {
-                kind,
-                first,
-                last,
-                span,
-                frame_remaining,
-                frame_fin,
-            } => RawEvent::Data {
-                kind,
-                first,
-                last,
-                span: span.offset(by),
-                frame_remaining,
-                frame_fin,
-            },
-            RawEvent::Ping(span) => RawEvent::Ping(span.offset(by)),
-            RawEvent::Pong(span) => RawEvent::Pong(span.offset(by)),
-            RawEvent::Close(code, span) => RawEvent::Close(code, span.offset(by)),
-        }
-    }
-}
-
-/// What one call of [`Receiver::receive`] did: bytes used from the front of the input,
-/// and the event, if one is complete.
+/// What one call of [`Receiver::receive_at`] did: bytes used from the front of the
+/// input, and the event, if one is complete (its spans are offsets into the whole
+/// buffer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Received {
     pub(crate) consumed: usize,
@@ -172,24 +136,36 @@ impl Receiver {
         self.message.is_some() && self.flags & FIRST == 0
     }
 
-    /// Processes bytes from the front of `input`, unmasking in place; see
-    /// [`super::Connection::poll_event`] for the rules. An error fails the connection:
-    /// the input is not looked at again.
-    #[inline]
+    /// [`Receiver::receive_at`] with the input at the start of the buffer.
+    #[cfg(test)]
     pub(crate) fn receive(
         &mut self,
         role: Role,
         input: &mut [u8],
     ) -> Result<Received, ProtocolError> {
+        self.receive_at(role, input, 0)
+    }
+
+    /// Processes bytes from the front of the input, `buf[at..]`, unmasking in place; see
+    /// [`super::Connection::poll_event`] for the rules. The event's spans are offsets
+    /// into `buf`. An error fails the connection: the input is not looked at again.
+    #[inline]
+    pub(crate) fn receive_at(
+        &mut self,
+        role: Role,
+        buf: &mut [u8],
+        at: usize,
+    ) -> Result<Received, ProtocolError> {
         if self.flags & CLOSED != 0 {
             return Ok(Received {
-                consumed: input.len(),
+                consumed: buf.len().saturating_sub(at),
                 event: Status::Partial,
             });
         }
         if self.remaining > 0 {
-            return self.payload(input, false);
+            return self.payload(buf, at, false);
         }
+        let input = part(buf, at..);
         let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
             return Ok(NEED_MORE);
         };
@@ -211,7 +187,7 @@ impl Receiver {
                 }
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {
-                return self.control(input, header, header_len);
+                return self.control(buf, at, header, header_len);
             }
         };
         let allowance = if self.message.is_some() {
@@ -241,25 +217,28 @@ impl Receiver {
         self.remaining = header.len;
         self.mask = header.mask.unwrap_or_default();
         self.bits = bits;
-        let rest = part_mut(input, header_len..);
-        let received = self.payload(rest, true)?;
+        // The header is within the input: cannot wrap.
+        let received = self.payload(buf, at.wrapping_add(header_len), true)?;
         Ok(Received {
             // Both within the input: cannot wrap.
             consumed: received.consumed.wrapping_add(header_len),
-            event: match received.event {
-                Status::Complete(e) => Status::Complete(e.offset(header_len)),
-                Status::Partial => Status::Partial,
-            },
+            event: received.event,
         })
     }
 
-    /// Hands out the next piece of the current data frame's payload. Right after its
-    /// header (`fresh`), an empty frame is handed out as an empty piece.
+    /// Hands out the next piece of the current data frame's payload, from `buf[at..]`.
+    /// Right after its header (`fresh`), an empty frame is handed out as an empty piece.
     #[inline]
-    fn payload(&mut self, input: &mut [u8], fresh: bool) -> Result<Received, ProtocolError> {
+    fn payload(
+        &mut self,
+        buf: &mut [u8],
+        at: usize,
+        fresh: bool,
+    ) -> Result<Received, ProtocolError> {
         let Some(kind) = self.message else {
             return Ok(NEED_MORE);
         };
+        let input = part_mut(buf, at..);
         let available = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         let take = available.min(input.len());
         if take == 0 && !(fresh && self.remaining == 0) {
@@ -297,9 +276,10 @@ impl Receiver {
                 kind,
                 first,
                 last,
+                // Within the buffer: cannot wrap.
                 span: Span {
-                    start: 0,
-                    end: take,
+                    start: at,
+                    end: at.wrapping_add(take),
                 },
                 frame_remaining: remaining,
                 frame_fin: fin,
@@ -310,23 +290,23 @@ impl Receiver {
     #[inline]
     fn control(
         &mut self,
-        input: &mut [u8],
+        buf: &mut [u8],
+        at: usize,
         header: FrameHeader,
         header_len: usize,
     ) -> Result<Received, ProtocolError> {
-        // The header parser has bounded control payloads to 125 bytes, and a header is
-        // at most 14: the sums cannot wrap.
-        let end = header_len.wrapping_add(header.len as usize);
-        let Some(payload) = input.get_mut(header_len..end) else {
+        // The header parser has bounded control payloads to 125 bytes, a header is at
+        // most 14, and `at` is within the buffer: the sums cannot wrap.
+        let len = header_len.wrapping_add(header.len as usize);
+        let start = at.wrapping_add(header_len);
+        let end = at.wrapping_add(len);
+        let Some(payload) = buf.get_mut(start..end) else {
             return Ok(NEED_MORE);
         };
         if let Some(key) = header.mask {
             frame::apply_mask(payload, key, 0);
         }
-        let span = Span {
-            start: header_len,
-            end,
-        };
+        let span = Span { start, end };
         let event = match header.opcode {
             OpCode::Ping => RawEvent::Ping(span),
             OpCode::Pong => RawEvent::Pong(span),
@@ -334,14 +314,14 @@ impl Receiver {
                 let code = parse_close(payload)?.map(|c| c.code);
                 self.flags |= CLOSED;
                 let reason = Span {
-                    start: header_len.wrapping_add(2).min(end),
+                    start: start.wrapping_add(2).min(end),
                     end,
                 };
                 RawEvent::Close(code, reason)
             }
         };
         Ok(Received {
-            consumed: end,
+            consumed: len,
             event: Status::Complete(event),
         })
     }

@@ -164,8 +164,10 @@ impl Inbound {
             return Ok(Status::Partial);
         }
         let start = self.start;
-        let input = part_mut(rx, start..self.end);
-        let received = match self.receiver.receive(role, input) {
+        let received = match self
+            .receiver
+            .receive_at(role, part_mut(rx, ..self.end), start)
+        {
             Ok(r) => r,
             Err(e) => {
                 answers.fail(e.close_code());
@@ -191,7 +193,6 @@ impl Inbound {
             }
             return Ok(Status::Partial);
         };
-        let event = event.offset(start);
         match event {
             RawEvent::Ping(span) => answers.pong(span.of(rx)),
             RawEvent::Close(code, _) => answers.echo_close(code),
