@@ -109,9 +109,14 @@ impl Utf8Validator {
             }
             data = rest;
         }
-        // ASCII, the most common text, is skipped a block at a time first; the rest is
-        // left to the standard library's validator.
-        let data = crate::bytes::part(data, ascii_prefix(data)..);
+        // On 64-bit hosts ASCII, the most common text, is skipped a block at a time first
+        // (vector instructions); the rest is left to the standard library's validator,
+        // which on microcontrollers checks ASCII a word at a time itself, in less code.
+        let data = if cfg!(target_pointer_width = "64") {
+            crate::bytes::part(data, ascii_prefix(data)..)
+        } else {
+            data
+        };
         match core::str::from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
