@@ -41,10 +41,19 @@ fn encode_accept(key: &[u8], out: &mut [u8]) {
     let mut sha = sha1_smol::Sha1::new();
     sha.update(key);
     sha.update(GUID);
-    let digest = sha.digest().bytes();
-    // 20 bytes always encode to exactly 28 base64 characters.
-    let encoded = <base64ct::Base64 as base64ct::Encoding>::encode(&digest, out);
+    // The 20-byte digest and a zero byte: 21 bytes, seven whole groups of three, which
+    // the encoder takes in one loop with no partial group to handle (in flash, its code
+    // for one group is kept once). The first 27 characters are the digest's; the zero
+    // byte's last character is where the padding goes.
+    let mut bytes = [0u8; 21];
+    if let Some((digest, _)) = bytes.split_first_chunk_mut() {
+        *digest = sha.digest().bytes();
+    }
+    let encoded = <base64ct::Base64Unpadded as base64ct::Encoding>::encode(&bytes, out);
     debug_assert!(encoded.is_ok(), "{} bytes for the accept key", out.len());
+    if let Some(last) = out.last_mut() {
+        *last = b'=';
+    }
 }
 
 /// Why a request or response could not be written.
