@@ -29,7 +29,10 @@ pub(crate) struct Span {
 
 impl Span {
     /// The bytes of `buf` in this span.
-    #[inline]
+    // Called for every kind of event: out of line on microcontrollers, inlined on 64-bit
+    // hosts.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
         part(buf, self.start..self.end)
     }

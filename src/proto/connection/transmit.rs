@@ -167,7 +167,9 @@ impl<M: Masking> Outbound<M> {
 
     /// Room for `need` bytes after the output, before anything waiting at the end of
     /// `tx`. Moves the output to the front if that makes the room.
-    #[inline]
+    // Called from five places: out of line on microcontrollers, inlined on 64-bit hosts.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn make_room(&mut self, tx: &mut [u8], need: usize) -> bool {
         if self.free(tx) >= need {
             return true;
