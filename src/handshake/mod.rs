@@ -80,43 +80,70 @@ impl fmt::Display for WriteError {
 impl core::error::Error for WriteError {}
 
 /// Appends bytes to a caller's slice, failing cleanly when it is full.
+///
+/// The first error is kept and returned by [`Cursor::finish`]: the writers call it
+/// once, rather than checking after every piece (each check cost firmware flash).
 pub(crate) struct Cursor<'a> {
     buf: &'a mut [u8],
     pos: usize,
+    error: Option<WriteError>,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor {
+            buf,
+            pos: 0,
+            error: None,
+        }
     }
 
-    /// The next `n` bytes of the buffer, taken into what is written.
-    fn take(&mut self, n: usize) -> Result<&mut [u8], WriteError> {
+    /// Keeps `error` unless an earlier one was kept.
+    pub(crate) fn fail(&mut self, error: WriteError) {
+        self.error.get_or_insert(error);
+    }
+
+    /// The length written, or the first error.
+    pub(crate) fn finish(self) -> Result<usize, WriteError> {
+        match self.error {
+            None => Ok(self.pos),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// The next `n` bytes of the buffer, taken into what is written; `None` (and the
+    /// error kept) when they are not there.
+    fn take(&mut self, n: usize) -> Option<&mut [u8]> {
         let end = self.pos.saturating_add(n);
-        let dst = self
-            .buf
-            .get_mut(self.pos..end)
-            .ok_or(WriteError::BufferTooSmall)?;
-        self.pos = end;
-        Ok(dst)
+        let dst = self.buf.get_mut(self.pos..end);
+        match dst {
+            Some(_) => self.pos = end,
+            None => {
+                self.error.get_or_insert(WriteError::BufferTooSmall);
+            }
+        }
+        dst
     }
 
     /// Appends `bytes`. Out of line: response heads are written by many calls of it,
     /// and each inlined copy cost firmware flash.
     #[inline(never)]
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        self.take(bytes.len())?.copy_from_slice(bytes);
-        Ok(())
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.take(bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
     }
 
-    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), WriteError> {
-        parts.iter().try_for_each(|p| self.put(p))
+    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.put(part);
+        }
     }
 
     /// Appends `n` in decimal: its digits are counted first and written in place, with
     /// no scratch array to clear.
     #[inline(never)]
-    pub(crate) fn put_decimal(&mut self, n: usize) -> Result<(), WriteError> {
+    pub(crate) fn put_decimal(&mut self, n: usize) {
         // usize, not u64: 32-bit targets then need no 64-bit division routine.
         let mut digits: usize = 1;
         let mut rest = n;
@@ -126,37 +153,33 @@ impl<'a> Cursor<'a> {
             digits = digits.wrapping_add(1);
         }
         let mut rest = n;
-        for slot in self.take(digits)?.iter_mut().rev() {
+        for slot in self.take(digits).unwrap_or_default().iter_mut().rev() {
             // 0x30 | d is the ASCII digit d, for d in 0..=9.
             *slot = b'0' | (rest % 10) as u8;
             rest /= 10;
         }
-        Ok(())
     }
 
     /// Appends `Sec-WebSocket-Accept` for `key`, encoded in place.
-    pub(crate) fn put_accept(&mut self, key: &[u8]) -> Result<(), WriteError> {
-        encode_accept(key, self.take(ACCEPT_LEN)?);
-        Ok(())
+    pub(crate) fn put_accept(&mut self, key: &[u8]) {
+        if let Some(dst) = self.take(ACCEPT_LEN) {
+            encode_accept(key, dst);
+        }
     }
 
     /// Appends a header line, if `name` is a token and `value` a valid field value.
-    pub(crate) fn put_header(&mut self, name: &str, value: &str) -> Result<(), WriteError> {
+    pub(crate) fn put_header(&mut self, name: &str, value: &str) {
         if !is_token(name) || !value.bytes().all(http::is_field_byte) {
-            return Err(WriteError::InvalidHeader);
+            self.fail(WriteError::InvalidHeader);
         }
-        self.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])
+        self.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"]);
     }
 
     /// Appends the header lines of `headers`, each checked as [`Cursor::put_header`] does.
-    pub(crate) fn put_headers(&mut self, headers: &[(&str, &str)]) -> Result<(), WriteError> {
-        headers
-            .iter()
-            .try_for_each(|(name, value)| self.put_header(name, value))
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.pos
+    pub(crate) fn put_headers(&mut self, headers: &[(&str, &str)]) {
+        for (name, value) in headers {
+            self.put_header(name, value);
+        }
     }
 }
 
@@ -183,11 +206,20 @@ mod tests {
     fn cursor_refuses_overflow() {
         let mut buf = [0u8; 5];
         let mut c = Cursor::new(&mut buf);
-        c.put(b"abc").unwrap();
-        assert_eq!(c.put(b"def"), Err(WriteError::BufferTooSmall));
-        c.put_decimal(42).unwrap();
-        assert_eq!(c.len(), 5);
+        c.put(b"abc");
+        c.put_decimal(42);
+        assert_eq!(c.finish(), Ok(5));
         assert_eq!(&buf, b"abc42");
+        // The first error is the one returned; what fits after it is still written.
+        let mut c = Cursor::new(&mut buf);
+        c.put(b"abc");
+        c.put(b"def");
+        c.put_header("a b", "x");
+        c.put_decimal(7);
+        assert_eq!(c.finish(), Err(WriteError::BufferTooSmall));
+        let mut c = Cursor::new(&mut buf);
+        c.put_header("a b", "x");
+        assert_eq!(c.finish(), Err(WriteError::InvalidHeader));
     }
 
     #[test]

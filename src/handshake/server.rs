@@ -447,18 +447,18 @@ pub fn write_accept(
             "Sec-WebSocket-Accept: "
         )
         .as_bytes(),
-    )?;
-    c.put_accept(request.key())?;
-    c.put(b"\r\n")?;
+    );
+    c.put_accept(request.key());
+    c.put(b"\r\n");
     if let Some(p) = protocol {
         if !is_token(p) {
-            return Err(WriteError::InvalidHeader);
+            c.fail(WriteError::InvalidHeader);
         }
-        c.put_header("Sec-WebSocket-Protocol", p)?;
+        c.put_header("Sec-WebSocket-Protocol", p);
     }
-    c.put_headers(headers)?;
-    c.put(b"\r\n")?;
-    Ok(c.len())
+    c.put_headers(headers);
+    c.put(b"\r\n");
+    c.finish()
 }
 
 /// The reason phrase for the statuses this crate writes, and a few common others.
@@ -511,14 +511,14 @@ pub(crate) fn write_head(
         return Err(WriteError::InvalidHeader);
     }
     let mut c = Cursor::new(buf);
-    c.put(b"HTTP/1.1 ")?;
-    c.put_decimal(usize::from(status))?;
-    c.put_all(&[b" ", reason.as_bytes(), b"\r\n"])?;
-    c.put_headers(headers)?;
-    c.put(b"Content-Length: ")?;
-    c.put_decimal(body_len)?;
-    c.put(b"\r\nConnection: close\r\n\r\n")?;
-    Ok(c.len())
+    c.put(b"HTTP/1.1 ");
+    c.put_decimal(usize::from(status));
+    c.put_all(&[b" ", reason.as_bytes(), b"\r\n"]);
+    c.put_headers(headers);
+    c.put(b"Content-Length: ");
+    c.put_decimal(body_len);
+    c.put(b"\r\nConnection: close\r\n\r\n");
+    c.finish()
 }
 
 /// Writes the empty-bodied response that refuses a request for `error`'s reason
