@@ -191,9 +191,11 @@ impl RequestParser {
     }
 
     /// Makes room in a full buffer: removes the complete header lines that ws13 has
-    /// already taken what it needs from, keeping the request line and the headers the
-    /// application may still ask about (`Host`, `Origin`, `Sec-WebSocket-Protocol`, and
-    /// those of [`RequestParser::keep_headers`]), and moves the rest of the buffer down. Returns the new length of `buf[..len]`.
+    /// already taken what it needs from, keeping the request line (and a blank line
+    /// before it, if one came) and the headers the application may still ask about
+    /// (`Host`, `Origin`, `Sec-WebSocket-Protocol`, and those of
+    /// [`RequestParser::keep_headers`]), and moves the rest of the buffer down. Returns
+    /// the new length of `buf[..len]`.
     ///
     /// A driver calls this when its buffer is full and the head is not complete, so a
     /// request larger than the buffer can still be read; [`Request::headers`] then shows
@@ -201,30 +203,22 @@ impl RequestParser {
     /// request cannot fit ([`RequestError::TooLarge`]).
     pub fn compact(&mut self, buf: &mut [u8], len: usize) -> usize {
         let done = self.lines.consumed().min(len);
+        // Every line before `done` was parsed (and checked) already. The arithmetic
+        // stays within `done` (write <= read <= done): nothing wraps.
+        let mut lines = LineScanner::new();
         let (mut read, mut write) = (0, 0);
         let mut request_line_seen = false;
-        while read < done {
-            // Every line before `done` ends with a line feed, and the arithmetic stays
-            // within `done` (write <= read <= done): nothing wraps.
-            let rest = part(buf, read..done);
-            let end = rest
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(done, |i| read.wrapping_add(i).wrapping_add(1));
-            let line = part(buf, read..end);
-            let blank = matches!(line, [b'\n'] | [b'\r', b'\n']);
-            let keep = if !request_line_seen {
-                request_line_seen = !blank;
-                !blank
-            } else {
-                // A header line, checked when it was parsed: its name is before the colon.
-                let name = line.split(|&b| b == b':').next().unwrap_or_default();
-                matches!(known_header(name), Some(HOST | ORIGIN | PROTOCOL))
-                    || self
-                        .keep
-                        .iter()
-                        .any(|kept| http::eq_ignore_case(name, kept.as_bytes()))
-            };
+        while let Some((line, end)) = lines.next_line(part(buf, ..done)) {
+            // Up to the request line (a blank line may come first), every line is kept;
+            // after it, the header lines asked for.
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let keep = !request_line_seen
+                || matches!(known_header(name), Some(HOST | ORIGIN | PROTOCOL))
+                || self
+                    .keep
+                    .iter()
+                    .any(|kept| http::eq_ignore_case(name, kept.as_bytes()));
+            request_line_seen |= !line.is_empty();
             if keep {
                 move_bytes(buf, read..end, write);
                 write = write.wrapping_add(end.wrapping_sub(read));
