@@ -171,7 +171,7 @@ impl Receiver {
             });
         }
         if self.remaining > 0 {
-            return self.payload(buf, at, false);
+            return self.payload(buf, at, 0, false);
         }
         let input = part(buf, at..);
         let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
@@ -226,21 +226,18 @@ impl Receiver {
         self.mask = header.mask.unwrap_or_default();
         self.bits = bits;
         // The header is within the input: cannot wrap.
-        let received = self.payload(buf, at.wrapping_add(header_len), true)?;
-        Ok(Received {
-            // Both within the input: cannot wrap.
-            consumed: received.consumed.wrapping_add(header_len),
-            event: received.event,
-        })
+        self.payload(buf, at.wrapping_add(header_len), header_len, true)
     }
 
-    /// Hands out the next piece of the current data frame's payload, from `buf[at..]`.
-    /// Right after its header (`fresh`), an empty frame is handed out as an empty piece.
+    /// Hands out the next piece of the current data frame's payload, from `buf[at..]`,
+    /// counting `header_len` bytes consumed before it. Right after its header (`fresh`),
+    /// an empty frame is handed out as an empty piece.
     #[inline]
     fn payload(
         &mut self,
         buf: &mut [u8],
         at: usize,
+        header_len: usize,
         fresh: bool,
     ) -> Result<Received, ProtocolError> {
         let Some(kind) = self.message else {
@@ -250,7 +247,11 @@ impl Receiver {
         let available = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         let take = available.min(input.len());
         if take == 0 && !(fresh && self.remaining == 0) {
-            return Ok(NEED_MORE);
+            // No payload yet: only the header (if any) is consumed.
+            return Ok(Received {
+                consumed: header_len,
+                event: Status::Partial,
+            });
         }
         let chunk = part_mut(input, ..take);
         let phase = self.bits & 3;
@@ -279,7 +280,8 @@ impl Receiver {
         let first = self.flags & FIRST != 0;
         self.flags &= !FIRST;
         Ok(Received {
-            consumed: take,
+            // The header and the piece are within the input: cannot wrap.
+            consumed: take.wrapping_add(header_len),
             event: Status::Complete(RawEvent::Data {
                 kind,
                 first,
