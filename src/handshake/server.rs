@@ -241,6 +241,11 @@ impl RequestParser {
         }
     }
 
+    /// The valid `Sec-WebSocket-Key` read (all zeros before one is).
+    pub(crate) fn key(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+
     #[inline(never)]
     fn request_line(&mut self, line: &[u8]) -> Result<(), RequestError> {
         if line.is_empty() && self.lines.consumed() <= 2 {
@@ -432,6 +437,17 @@ pub fn write_accept(
     protocol: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Result<usize, WriteError> {
+    write_accept_for(buf, request.key(), protocol, headers)
+}
+
+/// [`write_accept`] for the request whose key is `key` (a driver passes the parser's,
+/// with no copy of the request).
+pub(crate) fn write_accept_for(
+    buf: &mut [u8],
+    key: &[u8; KEY_LEN],
+    protocol: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<usize, WriteError> {
     let mut c = Cursor::new(buf);
     c.put(
         concat!(
@@ -442,7 +458,7 @@ pub fn write_accept(
         )
         .as_bytes(),
     );
-    c.put_accept(request.key());
+    c.put_accept(key);
     c.put(b"\r\n");
     if let Some(p) = protocol {
         if !is_token(p) {

@@ -163,6 +163,11 @@ impl Handshake {
         self.parser.request(head.unwrap_or_default())
     }
 
+    /// The request's `Sec-WebSocket-Key`, as [`Request::key`] has it.
+    pub(crate) fn key(&self) -> &[u8; crate::handshake::KEY_LEN] {
+        self.parser.key()
+    }
+
     /// Bytes that came after the request's head: the first WebSocket frames.
     pub fn leftover(&self) -> core::ops::Range<usize> {
         self.head_len..self.count.max(self.head_len)
