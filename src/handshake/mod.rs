@@ -113,6 +113,7 @@ impl<'a> Cursor<'a> {
 
     /// The next `n` bytes of the buffer, taken into what is written; `None` (and the
     /// error kept) when they are not there.
+    #[inline(never)]
     fn take(&mut self, n: usize) -> Option<&mut [u8]> {
         let end = self.pos.saturating_add(n);
         let dst = self.buf.get_mut(self.pos..end);

@@ -119,7 +119,9 @@ impl Handshake {
         }
     }
 
-    /// Writes the refusal for `error` into the buffer (the request is dead).
+    /// Writes the refusal for `error` into the buffer (the request is dead). Called
+    /// from two places: one copy, out of line.
+    #[inline(never)]
     fn refuse(&mut self, buf: &mut [u8], error: RequestError) -> Step {
         // A refusal is at most about 100 bytes: it fits any buffer `Incoming` accepts.
         let written = write_refusal(buf, error);
