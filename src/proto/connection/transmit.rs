@@ -193,6 +193,7 @@ impl<M: Masking> Outbound<M> {
     }
 
     #[cold]
+    #[inline(never)]
     pub(super) fn compact(&mut self, tx: &mut [u8]) {
         move_bytes(tx, self.tx_start..self.tx_end, 0);
         // tx_start <= tx_end: cannot wrap.
