@@ -173,7 +173,10 @@ impl<'a> Cursor<'a> {
         if !is_token(name) || !value.bytes().all(http::is_field_byte) {
             self.fail(WriteError::InvalidHeader);
         }
-        self.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"]);
+        self.put(name.as_bytes());
+        self.put(b": ");
+        self.put(value.as_bytes());
+        self.put(b"\r\n");
     }
 
     /// Appends the header lines of `headers`, each checked as [`Cursor::put_header`] does.

@@ -523,7 +523,9 @@ pub(crate) fn write_head(
     let mut c = Cursor::new(buf);
     c.put(b"HTTP/1.1 ");
     c.put_decimal(usize::from(status));
-    c.put_all(&[b" ", reason.as_bytes(), b"\r\n"]);
+    c.put(b" ");
+    c.put(reason.as_bytes());
+    c.put(b"\r\n");
     c.put_headers(headers);
     c.put(b"Content-Length: ");
     c.put_decimal(body_len);
