@@ -57,40 +57,50 @@ pub(crate) fn move_bytes(buf: &mut [u8], src: Range<usize>, dst: usize) {
 }
 
 /// [`move_bytes`] towards the start (`dst <= src.start`): the front piece first.
+///
+/// The arithmetic stays between `dst` and `src.end`, which a slice's length bounds
+/// (`from < src.end`, `to = from - distance >= dst`): it cannot wrap.
 #[inline(always)]
 fn move_down(buf: &mut [u8], src: Range<usize>, dst: usize) {
     debug_assert!(dst <= src.start && src.end <= buf.len(), "{src:?} to {dst}");
-    let distance = src.start.saturating_sub(dst);
+    let distance = src.start.wrapping_sub(dst);
     if distance == 0 {
         return;
     }
     let mut from = src.start;
     while from < src.end {
-        let n = distance.min(src.end.saturating_sub(from));
-        let (low, high) = buf.split_at_mut(from);
-        let to = from.saturating_sub(distance);
-        if let (Some(d), Some(s)) = (low.get_mut(to..to.saturating_add(n)), high.get(..n)) {
+        let n = distance.min(src.end.wrapping_sub(from));
+        let Some((low, high)) = buf.split_at_mut_checked(from) else {
+            return;
+        };
+        let to = from.wrapping_sub(distance);
+        if let (Some(d), Some(s)) = (low.get_mut(to..to.wrapping_add(n)), high.get(..n)) {
             d.copy_from_slice(s);
         }
-        from = from.saturating_add(n);
+        from = from.wrapping_add(n);
     }
 }
 
 /// [`move_bytes`] towards the end (`dst > src.start`): the back piece first.
+///
+/// The arithmetic stays between `src.start` and `src.end + distance`, within the buffer
+/// (`src.start < end`, `n <= end - src.start`, `from + distance >= end`): it cannot wrap.
 #[inline(always)]
 fn move_up(buf: &mut [u8], src: Range<usize>, dst: usize) {
-    let distance = dst.saturating_sub(src.start);
+    let distance = dst.wrapping_sub(src.start);
     debug_assert!(
         src.end.saturating_add(distance) <= buf.len(),
         "{src:?} to {dst}"
     );
     let mut end = src.end;
     while end > src.start {
-        let n = distance.min(end.saturating_sub(src.start));
-        let from = end.saturating_sub(n);
-        let (low, high) = buf.split_at_mut(end);
-        let to = from.saturating_add(distance).saturating_sub(end);
-        if let (Some(s), Some(d)) = (low.get(from..end), high.get_mut(to..to.saturating_add(n))) {
+        let n = distance.min(end.wrapping_sub(src.start));
+        let from = end.wrapping_sub(n);
+        let Some((low, high)) = buf.split_at_mut_checked(end) else {
+            return;
+        };
+        let to = from.wrapping_add(distance).wrapping_sub(end);
+        if let (Some(s), Some(d)) = (low.get(from..end), high.get_mut(to..to.wrapping_add(n))) {
             d.copy_from_slice(s);
         }
         end = from;

@@ -263,11 +263,10 @@ impl EncodedHeader {
 /// is long; on smaller ones (microcontrollers), a 32-bit word at a time, in less code.
 #[inline]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate_key(key, offset);
     if cfg!(target_pointer_width = "64") {
-        mask_wide(data, key);
+        mask_wide(data, rotate_key(key, offset));
     } else {
-        mask_narrow(data, key);
+        mask_narrow(data, key, offset);
     }
 }
 
@@ -305,9 +304,11 @@ fn mask_wide(data: &mut [u8], key: [u8; 4]) {
     mask_short(blocks.into_remainder(), key);
 }
 
-/// [`apply_mask`] at offset 0 for 32- and 16-bit targets: words, then bytes.
-#[inline(always)]
-fn mask_narrow(data: &mut [u8], key: [u8; 4]) {
+/// [`apply_mask`] for 32- and 16-bit targets: words, then bytes. One copy out of line,
+/// for every caller (each inlined copy cost flash).
+#[inline(never)]
+fn mask_narrow(data: &mut [u8], key: [u8; 4], offset: usize) {
+    let key = rotate_key(key, offset);
     let k = u32::from_ne_bytes(key);
     let mut words = data.chunks_exact_mut(4);
     for chunk in &mut words {

@@ -87,38 +87,49 @@ impl Utf8Validator {
     #[inline]
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
         if self.partial_len > 0 {
+            // The code point the last piece ended inside, completed from this one as far
+            // as it goes (at most 4 bytes: the sums cannot wrap).
             let have = usize::from(self.partial_len);
             let need = sequence_len(self.partial[0]);
             let take = need.saturating_sub(have).min(data.len());
-            let (head, rest) = data.split_at(take);
+            let (head, rest) = data.split_at_checked(take).ok_or(Utf8Error)?;
             let mut buf = self.partial;
-            let end = have.saturating_add(take);
+            let end = have.wrapping_add(take);
             buf.get_mut(have..end)
                 .ok_or(Utf8Error)?
                 .copy_from_slice(head);
-            let seq = buf.get(..end).ok_or(Utf8Error)?;
-            match core::str::from_utf8(seq) {
-                Ok(_) => self.partial_len = 0,
-                Err(e) if e.error_len().is_none() => {
-                    // Still a valid prefix: the piece ended inside the code point again.
-                    self.partial = buf;
-                    self.partial_len = end as u8;
-                    return Ok(());
-                }
-                Err(_) => return Err(Utf8Error),
+            self.check(buf.get(..end).ok_or(Utf8Error)?)?;
+            if self.partial_len > 0 {
+                // Still a valid prefix: the piece ended inside the code point again.
+                return Ok(());
             }
             data = rest;
         }
-        // ASCII, the most common text, is skipped a block at a time first; the rest is
-        // left to the standard library's validator.
-        let data = crate::bytes::part(data, ascii_prefix(data)..);
+        // On 64-bit hosts ASCII, the most common text, is skipped a block at a time first
+        // (vector instructions); the rest is left to the standard library's validator,
+        // which on microcontrollers checks ASCII a word at a time itself, in less code.
+        let data = if cfg!(target_pointer_width = "64") {
+            crate::bytes::part(data, ascii_prefix(data)..)
+        } else {
+            data
+        };
+        self.check(data)
+    }
+
+    /// Validates `data`, keeping in `partial` the leading bytes (at most 3) of a code
+    /// point it ends inside. One copy out of line on microcontrollers, for both of
+    /// `feed`'s calls; inlined on 64-bit hosts.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn check(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+        self.partial_len = 0;
         match core::str::from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
-                // The piece ends inside a code point; keep its leading bytes (at most 3).
                 let tail = data.get(e.valid_up_to()..).ok_or(Utf8Error)?;
                 let slot = self.partial.get_mut(..tail.len()).ok_or(Utf8Error)?;
                 slot.copy_from_slice(tail);
+                // At most 3.
                 self.partial_len = tail.len() as u8;
                 Ok(())
             }

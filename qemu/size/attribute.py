@@ -490,11 +490,20 @@ def main(argv):
                 f"{os.path.relpath(p, repo)} {n}"
                 for p, n in sorted(ws13.items(), key=lambda kv: -kv[1])))
     for name, f in firmwares:
-        core, base_core = f["files"].get("core", {}), base["files"].get("core", {})
+        # One file may appear under two paths (the precompiled core's /rustc/<hash>/...
+        # and, with the rust-src component installed, the local copy that generic code
+        # instantiated in the firmware names): counted by the path inside core.
+        def in_core(files):
+            out = defaultdict(int)
+            for p, n in files.items():
+                out[p.split("/library/core/src/")[-1]] += n
+            return out
+        core = in_core(f["files"].get("core", {}))
+        base_core = in_core(base["files"].get("core", {}))
         growth = {p: n - base_core.get(p, 0) for p, n in core.items()}
         top = sorted(growth.items(), key=lambda kv: -kv[1])[:8]
         print(f"  core's growth in {name}, largest files: " + ", ".join(
-            f"{p.split('/library/core/src/')[-1]} {n:+d}" for p, n in top))
+            f"{p} {n:+d}" for p, n in top))
     for name, f in [("skeleton", base)] + firmwares:
         print(f"  compiler_builtins in {name}, by symbol: " + ", ".join(
             f"{n} {size}" for n, size in sorted(f["builtins"].items(), key=lambda kv: -kv[1])))

@@ -121,7 +121,7 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
         } else if self.rx.len() < MIN_BUFFER {
             Err(Error::BufferTooSmall)
         } else {
-            server::write_accept(tx, &request, protocol, headers).map_err(Error::from)
+            server::write_accept_for(tx, self.hs.key(), protocol, headers).map_err(Error::from)
         };
         let queued = match written {
             Ok(len) => len,

@@ -201,12 +201,18 @@ fn mask_at_every_offset_matches_bytewise() {
 fn narrow_mask_matches_bytewise() {
     // The 32-bit targets' loop, checked here too (QEMU runs the whole function).
     let key = [0x01, 0x80, 0x7F, 0xFE];
-    for len in 0..40 {
-        let original: std::vec::Vec<u8> = (0..len as u8).collect();
-        let mut data = original.clone();
-        mask_narrow(&mut data, key);
-        for (i, (got, was)) in data.iter().zip(&original).enumerate() {
-            assert_eq!(*got, was ^ key[i % 4], "len {len} at {i}");
+    for offset in 0..8 {
+        for len in 0..40 {
+            let original: std::vec::Vec<u8> = (0..len as u8).collect();
+            let mut data = original.clone();
+            mask_narrow(&mut data, key, offset);
+            for (i, (got, was)) in data.iter().zip(&original).enumerate() {
+                assert_eq!(
+                    *got,
+                    was ^ key[(i + offset) % 4],
+                    "len {len} at {i}, offset {offset}"
+                );
+            }
         }
     }
 }

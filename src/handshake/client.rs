@@ -83,7 +83,7 @@ impl<'a> ClientRequest<'a> {
             b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ",
             &key,
             b"\r\nSec-WebSocket-Version: 13\r\n",
-        ])?;
+        ]);
         for (i, p) in self.protocols.iter().enumerate() {
             if !is_token(p) {
                 return Err(WriteError::InvalidHeader);
@@ -93,16 +93,14 @@ impl<'a> ClientRequest<'a> {
             } else {
                 b", "
             };
-            c.put_all(&[lead, p.as_bytes()])?;
+            c.put_all(&[lead, p.as_bytes()]);
         }
         if !self.protocols.is_empty() {
-            c.put(b"\r\n")?;
+            c.put(b"\r\n");
         }
-        for (name, value) in self.headers {
-            c.put_header(name, value)?;
-        }
-        c.put(b"\r\n")?;
-        Ok((c.len(), key))
+        c.put_headers(self.headers);
+        c.put(b"\r\n");
+        Ok((c.finish()?, key))
     }
 }
 

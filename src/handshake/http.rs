@@ -56,12 +56,6 @@ impl LineScanner {
     }
 }
 
-/// A line without its line ending (CRLF or LF).
-pub(crate) fn trim_line_ending(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
 /// A `tchar` of RFC 7230: the characters of a token.
 pub(crate) const fn is_tchar(b: u8) -> bool {
     matches!(b,
@@ -86,25 +80,41 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// The bytes before the first `byte` and those after it; `None` without one.
+pub(crate) fn split_at_byte(s: &[u8], byte: u8) -> Option<(&[u8], &[u8])> {
+    let at = s.iter().position(|&b| b == byte)?;
+    let (head, rest) = s.split_at_checked(at)?;
+    Some((head, rest.get(1..)?))
+}
+
+/// Whether `s` is a non-empty HTTP token (RFC 7230).
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
 /// Splits a header line into its name and trimmed value; `None` if it is not one.
 pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let name = line.get(..colon)?;
-    let value = line.get(colon..)?.get(1..)?;
-    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-        return None;
-    }
-    if !value.iter().all(|&b| is_field_byte(b)) {
+    let (name, value) = split_at_byte(line, b':')?;
+    if !is_token(name) || !value.iter().all(|&b| is_field_byte(b)) {
         return None;
     }
     Some((name, trim(value)))
+}
+
+/// Whether `a` and `b` are the same bytes, ASCII letters compared without case.
+///
+/// One copy out of line, for every header name and token compared: inlined at each call
+/// site (as `eq_ignore_ascii_case` is), its loop cost firmware flash at every one.
+#[inline(never)]
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// Whether a comma-separated header value holds `token`, compared without case.
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
-        .any(|item| trim(item).eq_ignore_ascii_case(token))
+        .any(|item| eq_ignore_case(trim(item), token))
 }
 
 /// The items of a comma-separated header value, trimmed, empty ones skipped.
@@ -135,7 +145,7 @@ pub(crate) fn headers(head: &[u8]) -> impl Iterator<Item = (&str, &[u8])> {
 /// The value of the first header named `name` (compared without case), if it is UTF-8.
 pub(crate) fn header<'a>(head: &'a [u8], name: &str) -> Option<&'a str> {
     headers(head)
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .find(|(n, _)| eq_ignore_case(n.as_bytes(), name.as_bytes()))
         .and_then(|(_, v)| core::str::from_utf8(v).ok())
 }
 

@@ -30,14 +30,30 @@ pub const ACCEPT_LEN: usize = 28;
 /// assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
+    let mut out = [0u8; ACCEPT_LEN];
+    encode_accept(key, &mut out);
+    out
+}
+
+/// Writes `Sec-WebSocket-Accept` for `key` into `out`, which holds [`ACCEPT_LEN`] bytes
+/// (the server writes it straight into its response).
+fn encode_accept(key: &[u8], out: &mut [u8]) {
     let mut sha = sha1_smol::Sha1::new();
     sha.update(key);
     sha.update(GUID);
-    let digest = sha.digest().bytes();
-    let mut out = [0u8; ACCEPT_LEN];
-    // 20 bytes always encode to exactly 28 base64 characters.
-    let _ = <base64ct::Base64 as base64ct::Encoding>::encode(&digest, &mut out);
-    out
+    // The 20-byte digest and a zero byte: 21 bytes, seven whole groups of three, which
+    // the encoder takes in one loop with no partial group to handle (in flash, its code
+    // for one group is kept once). The first 27 characters are the digest's; the zero
+    // byte's last character is where the padding goes.
+    let mut bytes = [0u8; 21];
+    if let Some((digest, _)) = bytes.split_first_chunk_mut() {
+        *digest = sha.digest().bytes();
+    }
+    let encoded = <base64ct::Base64Unpadded as base64ct::Encoding>::encode(&bytes, out);
+    debug_assert!(encoded.is_ok(), "{} bytes for the accept key", out.len());
+    if let Some(last) = out.last_mut() {
+        *last = b'=';
+    }
 }
 
 /// Why a request or response could not be written.
@@ -64,64 +80,117 @@ impl fmt::Display for WriteError {
 impl core::error::Error for WriteError {}
 
 /// Appends bytes to a caller's slice, failing cleanly when it is full.
+///
+/// The first error is kept and returned by [`Cursor::finish`]: the writers call it
+/// once, rather than checking after every piece (each check cost firmware flash).
 pub(crate) struct Cursor<'a> {
     buf: &'a mut [u8],
     pos: usize,
+    error: Option<WriteError>,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor {
+            buf,
+            pos: 0,
+            error: None,
+        }
     }
 
-    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        let end = self.pos.saturating_add(bytes.len());
-        self.buf
-            .get_mut(self.pos..end)
-            .ok_or(WriteError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.pos = end;
-        Ok(())
+    /// Keeps `error` unless an earlier one was kept.
+    pub(crate) fn fail(&mut self, error: WriteError) {
+        self.error.get_or_insert(error);
     }
 
-    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) -> Result<(), WriteError> {
-        parts.iter().try_for_each(|p| self.put(p))
+    /// The length written, or the first error.
+    pub(crate) fn finish(self) -> Result<usize, WriteError> {
+        match self.error {
+            None => Ok(self.pos),
+            Some(e) => Err(e),
+        }
     }
 
-    pub(crate) fn put_decimal(&mut self, n: usize) -> Result<(), WriteError> {
+    /// The next `n` bytes of the buffer, taken into what is written; `None` (and the
+    /// error kept) when they are not there.
+    #[inline(never)]
+    fn take(&mut self, n: usize) -> Option<&mut [u8]> {
+        let end = self.pos.saturating_add(n);
+        let dst = self.buf.get_mut(self.pos..end);
+        match dst {
+            Some(_) => self.pos = end,
+            None => {
+                self.error.get_or_insert(WriteError::BufferTooSmall);
+            }
+        }
+        dst
+    }
+
+    /// Appends `bytes`. Out of line: response heads are written by many calls of it,
+    /// and each inlined copy cost firmware flash.
+    #[inline(never)]
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.take(bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    }
+
+    pub(crate) fn put_all(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.put(part);
+        }
+    }
+
+    /// Appends `n` in decimal: its digits are counted first and written in place, with
+    /// no scratch array to clear.
+    #[inline(never)]
+    pub(crate) fn put_decimal(&mut self, n: usize) {
         // usize, not u64: 32-bit targets then need no 64-bit division routine.
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
+        let mut digits: usize = 1;
         let mut rest = n;
-        for slot in digits.iter_mut().rev() {
+        while rest >= 10 {
+            rest /= 10;
+            // At most 20 digits: cannot wrap.
+            digits = digits.wrapping_add(1);
+        }
+        let mut rest = n;
+        for slot in self.take(digits).unwrap_or_default().iter_mut().rev() {
             // 0x30 | d is the ASCII digit d, for d in 0..=9.
             *slot = b'0' | (rest % 10) as u8;
             rest /= 10;
-            start = start.saturating_sub(1);
-            if rest == 0 {
-                break;
-            }
         }
-        self.put(crate::bytes::part(&digits, start..))
+    }
+
+    /// Appends `Sec-WebSocket-Accept` for `key`, encoded in place.
+    pub(crate) fn put_accept(&mut self, key: &[u8]) {
+        if let Some(dst) = self.take(ACCEPT_LEN) {
+            encode_accept(key, dst);
+        }
     }
 
     /// Appends a header line, if `name` is a token and `value` a valid field value.
-    pub(crate) fn put_header(&mut self, name: &str, value: &str) -> Result<(), WriteError> {
+    pub(crate) fn put_header(&mut self, name: &str, value: &str) {
         if !is_token(name) || !value.bytes().all(http::is_field_byte) {
-            return Err(WriteError::InvalidHeader);
+            self.fail(WriteError::InvalidHeader);
         }
-        self.put_all(&[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"])
+        self.put(name.as_bytes());
+        self.put(b": ");
+        self.put(value.as_bytes());
+        self.put(b"\r\n");
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.pos
+    /// Appends the header lines of `headers`, each checked as [`Cursor::put_header`] does.
+    pub(crate) fn put_headers(&mut self, headers: &[(&str, &str)]) {
+        for (name, value) in headers {
+            self.put_header(name, value);
+        }
     }
 }
 
 /// Whether `s` is a non-empty HTTP token (RFC 7230), safe to put in a header value
 /// such as `Sec-WebSocket-Protocol`.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(http::is_tchar)
+    http::is_token(s.as_bytes())
 }
 
 #[cfg(test)]
@@ -141,11 +210,20 @@ mod tests {
     fn cursor_refuses_overflow() {
         let mut buf = [0u8; 5];
         let mut c = Cursor::new(&mut buf);
-        c.put(b"abc").unwrap();
-        assert_eq!(c.put(b"def"), Err(WriteError::BufferTooSmall));
-        c.put_decimal(42).unwrap();
-        assert_eq!(c.len(), 5);
+        c.put(b"abc");
+        c.put_decimal(42);
+        assert_eq!(c.finish(), Ok(5));
         assert_eq!(&buf, b"abc42");
+        // The first error is the one returned; what fits after it is still written.
+        let mut c = Cursor::new(&mut buf);
+        c.put(b"abc");
+        c.put(b"def");
+        c.put_header("a b", "x");
+        c.put_decimal(7);
+        assert_eq!(c.finish(), Err(WriteError::BufferTooSmall));
+        let mut c = Cursor::new(&mut buf);
+        c.put_header("a b", "x");
+        assert_eq!(c.finish(), Err(WriteError::InvalidHeader));
     }
 
     #[test]

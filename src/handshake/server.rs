@@ -9,7 +9,7 @@
 use core::fmt;
 
 use super::http::{self, LineScanner};
-use super::{accept_key, is_token, Cursor, WriteError, KEY_LEN};
+use super::{is_token, Cursor, WriteError, KEY_LEN};
 use crate::bytes::move_bytes;
 use crate::bytes::part;
 use crate::Status;
@@ -80,7 +80,7 @@ impl core::error::Error for RequestError {}
 const REQUEST_LINE: u16 = 1 << 0;
 const METHOD_GET: u16 = 1 << 1;
 const HTTP_11: u16 = 1 << 2;
-const HOST: u16 = 1 << 3;
+const HOST_SEEN: u16 = 1 << 3;
 const UPGRADE_WEBSOCKET: u16 = 1 << 4;
 const CONNECTION_UPGRADE: u16 = 1 << 5;
 const KEY_OK: u16 = 1 << 6;
@@ -89,6 +89,29 @@ const VERSION_13: u16 = 1 << 8;
 const VERSION_OTHER: u16 = 1 << 9;
 const DONE: u16 = 1 << 10;
 const BODY: u16 = 1 << 11;
+
+/// The names of the headers the parser acts on or keeps, lowercase and separated by
+/// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
+/// comparisons (and no table of slices in flash).
+const HEADER_NAMES: &[u8] = b"host upgrade connection sec-websocket-key sec-websocket-version \
+    content-length transfer-encoding origin sec-websocket-protocol";
+// Their places in the string.
+const HOST: usize = 0;
+const UPGRADE: usize = 1;
+const CONNECTION: usize = 2;
+const KEY: usize = 3;
+const VERSION: usize = 4;
+const CONTENT_LENGTH: usize = 5;
+const TRANSFER_ENCODING: usize = 6;
+const ORIGIN: usize = 7;
+const PROTOCOL: usize = 8;
+
+/// The place of `name` (compared without case) in [`HEADER_NAMES`].
+fn known_header(name: &[u8]) -> Option<usize> {
+    HEADER_NAMES
+        .split(|&b| b == b' ')
+        .position(|known| http::eq_ignore_case(name, known))
+}
 
 /// The default limit on header lines in a request.
 pub const DEFAULT_MAX_HEADERS: u16 = 64;
@@ -168,9 +191,11 @@ impl RequestParser {
     }
 
     /// Makes room in a full buffer: removes the complete header lines that ws13 has
-    /// already taken what it needs from, keeping the request line and the headers the
-    /// application may still ask about (`Host`, `Origin`, `Sec-WebSocket-Protocol`, and
-    /// those of [`RequestParser::keep_headers`]), and moves the rest of the buffer down. Returns the new length of `buf[..len]`.
+    /// already taken what it needs from, keeping the request line (and a blank line
+    /// before it, if one came) and the headers the application may still ask about
+    /// (`Host`, `Origin`, `Sec-WebSocket-Protocol`, and those of
+    /// [`RequestParser::keep_headers`]), and moves the rest of the buffer down. Returns
+    /// the new length of `buf[..len]`.
     ///
     /// A driver calls this when its buffer is full and the head is not complete, so a
     /// request larger than the buffer can still be read; [`Request::headers`] then shows
@@ -178,40 +203,32 @@ impl RequestParser {
     /// request cannot fit ([`RequestError::TooLarge`]).
     pub fn compact(&mut self, buf: &mut [u8], len: usize) -> usize {
         let done = self.lines.consumed().min(len);
+        // Every line before `done` was parsed (and checked) already. The arithmetic
+        // stays within `done` (write <= read <= done): nothing wraps.
+        let mut lines = LineScanner::new();
         let (mut read, mut write) = (0, 0);
         let mut request_line_seen = false;
-        while read < done {
-            let line_len = buf
-                .get(read..done)
-                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-                .map_or(done, |i| i.saturating_add(1));
-            let end = read.saturating_add(line_len).min(done);
-            let line = part(buf, read..end);
-            let blank = matches!(line, [b'\n'] | [b'\r', b'\n']);
-            let keep = if !request_line_seen {
-                request_line_seen = !blank;
-                !blank
-            } else {
-                http::split_header(http::trim_line_ending(line)).is_some_and(|(name, _)| {
-                    [&b"host"[..], b"origin", b"sec-websocket-protocol"]
-                        .iter()
-                        .any(|kept| name.eq_ignore_ascii_case(kept))
-                        || self
-                            .keep
-                            .iter()
-                            .any(|kept| name.eq_ignore_ascii_case(kept.as_bytes()))
-                })
-            };
+        while let Some((line, end)) = lines.next_line(part(buf, ..done)) {
+            // Up to the request line (a blank line may come first), every line is kept;
+            // after it, the header lines asked for.
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let keep = !request_line_seen
+                || matches!(known_header(name), Some(HOST | ORIGIN | PROTOCOL))
+                || self
+                    .keep
+                    .iter()
+                    .any(|kept| http::eq_ignore_case(name, kept.as_bytes()));
+            request_line_seen |= !line.is_empty();
             if keep {
                 move_bytes(buf, read..end, write);
-                write = write.saturating_add(end.saturating_sub(read));
+                write = write.wrapping_add(end.wrapping_sub(read));
             }
             read = end;
         }
-        let removed = done.saturating_sub(write);
+        let removed = done.wrapping_sub(write);
         move_bytes(buf, done..len, write);
         self.lines.shift(removed);
-        len.saturating_sub(removed)
+        len.wrapping_sub(removed)
     }
 
     /// The completed request, once [`RequestParser::parse`] has returned the head's length;
@@ -224,26 +241,30 @@ impl RequestParser {
         }
     }
 
+    /// The valid `Sec-WebSocket-Key` read (all zeros before one is).
+    pub(crate) fn key(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+
+    #[inline(never)]
     fn request_line(&mut self, line: &[u8]) -> Result<(), RequestError> {
         if line.is_empty() && self.lines.consumed() <= 2 {
             // RFC 7230 3.5: ignore at least one empty line before the request line.
             return Ok(());
         }
-        let mut parts = line.split(|&b| b == b' ');
-        let (Some(method), Some(target), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(RequestError::Malformed);
-        };
-        if method.is_empty() || !method.iter().all(|&b| http::is_tchar(b)) {
-            return Err(RequestError::Malformed);
-        }
-        if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7F) {
+        // Three parts, one space between each: a fourth would be in `version`, which
+        // then matches no version.
+        let (method, rest) = http::split_at_byte(line, b' ').ok_or(RequestError::Malformed)?;
+        let (target, version) = http::split_at_byte(rest, b' ').ok_or(RequestError::Malformed)?;
+        if !http::is_token(method)
+            || target.is_empty()
+            || target.iter().any(|&b| b <= b' ' || b == 0x7F)
+        {
             return Err(RequestError::Malformed);
         }
-        match version {
-            b"HTTP/1.1" => self.flags |= HTTP_11,
-            b"HTTP/1.0" => {}
+        match version.strip_prefix(b"HTTP/1.") {
+            Some(b"1") => self.flags |= HTTP_11,
+            Some(b"0") => {}
             _ => return Err(RequestError::Malformed),
         }
         if method == b"GET" {
@@ -253,41 +274,37 @@ impl RequestParser {
         Ok(())
     }
 
+    #[inline(never)]
     fn header(&mut self, line: &[u8]) -> Result<(), RequestError> {
         if matches!(line.first(), Some(b' ' | b'\t')) {
             // Obsolete line folding (RFC 7230 3.2.4): refused.
             return Err(RequestError::Malformed);
         }
-        self.headers = self.headers.saturating_add(1);
-        if self.headers > self.max_headers {
+        if self.headers >= self.max_headers {
             return Err(RequestError::TooManyHeaders);
         }
+        // Below max_headers: cannot wrap.
+        self.headers = self.headers.wrapping_add(1);
         let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
-        if name.eq_ignore_ascii_case(b"host") {
-            if self.flags & HOST != 0 || !is_host(value) {
-                return Err(RequestError::InvalidHost);
+        match known_header(name) {
+            Some(HOST) => {
+                if self.flags & HOST_SEEN != 0 || !is_host(value) {
+                    return Err(RequestError::InvalidHost);
+                }
+                self.flags |= HOST_SEEN;
             }
-            self.flags |= HOST;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.eq_ignore_ascii_case(b"content-length") && value != b"0"
-        {
-            self.flags |= BODY;
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            if http::has_token(value, b"websocket") {
+            Some(TRANSFER_ENCODING) => self.flags |= BODY,
+            Some(CONTENT_LENGTH) if value != b"0" => self.flags |= BODY,
+            Some(UPGRADE) if http::has_token(value, b"websocket") => {
                 self.flags |= UPGRADE_WEBSOCKET;
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if http::has_token(value, b"upgrade") {
+            Some(CONNECTION) if http::has_token(value, b"upgrade") => {
                 self.flags |= CONNECTION_UPGRADE;
             }
-        } else if name.eq_ignore_ascii_case(b"sec-websocket-key") {
-            self.key_header(value);
-        } else if name.eq_ignore_ascii_case(b"sec-websocket-version") {
-            if value == b"13" {
-                self.flags |= VERSION_13;
-            } else {
-                self.flags |= VERSION_OTHER;
-            }
+            Some(KEY) => self.key_header(value),
+            Some(VERSION) if value == b"13" => self.flags |= VERSION_13,
+            Some(VERSION) => self.flags |= VERSION_OTHER,
+            _ => {}
         }
         Ok(())
     }
@@ -389,7 +406,7 @@ impl<'a> Request<'a> {
             Err(RequestError::MethodNotAllowed)
         } else if f & HTTP_11 == 0 {
             Err(RequestError::NotHttp11)
-        } else if f & HOST == 0 {
+        } else if f & HOST_SEEN == 0 {
             Err(RequestError::MissingHost)
         } else if f & UPGRADE_WEBSOCKET == 0 || f & CONNECTION_UPGRADE == 0 {
             Err(RequestError::MissingConnectionUpgrade)
@@ -420,27 +437,38 @@ pub fn write_accept(
     protocol: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Result<usize, WriteError> {
-    let accept = accept_key(request.key());
+    write_accept_for(buf, request.key(), protocol, headers)
+}
+
+/// [`write_accept`] for the request whose key is `key` (a driver passes the parser's,
+/// with no copy of the request).
+pub(crate) fn write_accept_for(
+    buf: &mut [u8],
+    key: &[u8; KEY_LEN],
+    protocol: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<usize, WriteError> {
     let mut c = Cursor::new(buf);
-    c.put_all(&[
-        b"HTTP/1.1 101 Switching Protocols\r\n",
-        b"Upgrade: websocket\r\n",
-        b"Connection: Upgrade\r\n",
-        b"Sec-WebSocket-Accept: ",
-        &accept,
-        b"\r\n",
-    ])?;
+    c.put(
+        concat!(
+            "HTTP/1.1 101 Switching Protocols\r\n",
+            "Upgrade: websocket\r\n",
+            "Connection: Upgrade\r\n",
+            "Sec-WebSocket-Accept: "
+        )
+        .as_bytes(),
+    );
+    c.put_accept(key);
+    c.put(b"\r\n");
     if let Some(p) = protocol {
         if !is_token(p) {
-            return Err(WriteError::InvalidHeader);
+            c.fail(WriteError::InvalidHeader);
         }
-        c.put_header("Sec-WebSocket-Protocol", p)?;
+        c.put_header("Sec-WebSocket-Protocol", p);
     }
-    for (name, value) in headers {
-        c.put_header(name, value)?;
-    }
-    c.put(b"\r\n")?;
-    Ok(c.len())
+    c.put_headers(headers);
+    c.put(b"\r\n");
+    c.finish()
 }
 
 /// The reason phrase for the statuses this crate writes, and a few common others.
@@ -476,31 +504,48 @@ pub fn write_response_head(
     headers: &[(&str, &str)],
     body_len: usize,
 ) -> Result<usize, WriteError> {
+    write_head(buf, status, reason_phrase(status), headers, body_len)
+}
+
+/// [`write_response_head`] with the reason phrase given: a caller whose status is a
+/// constant finds its phrase at compile time, and firmware then holds only the phrases
+/// it uses, not [`reason_phrase`]'s whole table.
+pub(crate) fn write_head(
+    buf: &mut [u8],
+    status: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    body_len: usize,
+) -> Result<usize, WriteError> {
     if !(100..=999).contains(&status) {
         return Err(WriteError::InvalidHeader);
     }
     let mut c = Cursor::new(buf);
-    c.put(b"HTTP/1.1 ")?;
-    c.put_decimal(usize::from(status))?;
-    c.put_all(&[b" ", reason_phrase(status).as_bytes(), b"\r\n"])?;
-    for (name, value) in headers {
-        c.put_header(name, value)?;
-    }
-    c.put(b"Content-Length: ")?;
-    c.put_decimal(body_len)?;
-    c.put(b"\r\nConnection: close\r\n\r\n")?;
-    Ok(c.len())
+    c.put(b"HTTP/1.1 ");
+    c.put_decimal(usize::from(status));
+    c.put(b" ");
+    c.put(reason.as_bytes());
+    c.put(b"\r\n");
+    c.put_headers(headers);
+    c.put(b"Content-Length: ");
+    c.put_decimal(body_len);
+    c.put(b"\r\nConnection: close\r\n\r\n");
+    c.finish()
 }
 
 /// Writes the empty-bodied response that refuses a request for `error`'s reason
 /// (with `Sec-WebSocket-Version: 13` on a 426, `Allow: GET` on a 405).
 pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, WriteError> {
-    let extra: &[(&str, &str)] = match error {
-        RequestError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
-        RequestError::MethodNotAllowed => &[("Allow", "GET")],
-        _ => &[],
+    // Each status line's phrase, and the refusal's extra header line riding after it
+    // (no header table to check and format at run time); the tests hold them to
+    // `reason_phrase`.
+    let line = match error {
+        RequestError::UnsupportedVersion => "Upgrade Required\r\nSec-WebSocket-Version: 13",
+        RequestError::MethodNotAllowed => "Method Not Allowed\r\nAllow: GET",
+        RequestError::TooLarge | RequestError::TooManyHeaders => "Request Header Fields Too Large",
+        _ => "Bad Request",
     };
-    write_response_head(buf, error.status(), extra, 0)
+    write_head(buf, error.status(), line, &[], 0)
 }
 
 /// Whether `value` is 16 bytes in base64, judged by its shape: 22 characters of the
@@ -522,27 +567,44 @@ fn is_key(value: &[u8]) -> bool {
 /// optional port (RFC 7230 section 5.4, RFC 3986 section 3.2.2).
 fn is_host(value: &[u8]) -> bool {
     let (host, port) = match value.iter().rposition(|&b| b == b':') {
-        Some(i) if !value.ends_with(b"]") => (value.get(..i), value.get(i.saturating_add(1)..)),
-        _ => (Some(value), None),
+        Some(i) if value.last() != Some(&b']') => value.split_at_checked(i).unwrap_or_default(),
+        _ => (value, &[][..]),
     };
-    let (Some(host), port) = (host, port.unwrap_or_default()) else {
-        return false;
-    };
-    if !port.iter().all(u8::is_ascii_digit) {
+    // The port is the digits after the colon (none at all is allowed).
+    if !port.iter().skip(1).all(u8::is_ascii_digit) {
         return false;
     }
+    // Character classes as matches, not `contains` on a string: no search loop is linked.
     match host {
         [b'[', inner @ .., b']'] => {
             !inner.is_empty()
                 && inner
                     .iter()
-                    .all(|b| b.is_ascii_hexdigit() || b".:".contains(b))
+                    .all(|&b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':'))
         }
         _ => {
             !host.is_empty()
-                && host
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+                && host.iter().all(|&b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(
+                            b,
+                            b'-' | b'.'
+                                | b'_'
+                                | b'~'
+                                | b'%'
+                                | b'!'
+                                | b'$'
+                                | b'&'
+                                | b'\''
+                                | b'('
+                                | b')'
+                                | b'*'
+                                | b'+'
+                                | b','
+                                | b';'
+                                | b'='
+                        )
+                })
         }
     }
 }

@@ -33,17 +33,12 @@ pub(crate) const EMPTY_SPAN: Span = Span { start: 0, end: 0 };
 
 impl Span {
     /// The bytes of `buf` in this span.
-    #[inline]
+    // Called for every kind of event: out of line on microcontrollers, inlined on 64-bit
+    // hosts.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
         part(buf, self.start..self.end)
-    }
-
-    #[inline]
-    fn offset(self, by: usize) -> Span {
-        Span {
-            start: self.start.saturating_add(by),
-            end: self.end.saturating_add(by),
-        }
     }
 }
 
@@ -64,35 +59,9 @@ pub(crate) enum RawEvent {
     Close(Option<frame::CloseCode>, Span),
 }
 
-impl RawEvent {
-    /// The same event, its spans moved `by` bytes further into the buffer.
-    #[inline]
-    pub(crate) fn offset(self, by: usize) -> RawEvent {
-        match self {
-            RawEvent::Data {
-                kind,
-                first,
-                last,
-                span,
-                frame_remaining,
-                frame_fin,
-            } => RawEvent::Data {
-                kind,
-                first,
-                last,
-                span: span.offset(by),
-                frame_remaining,
-                frame_fin,
-            },
-            RawEvent::Ping(span) => RawEvent::Ping(span.offset(by)),
-            RawEvent::Pong(span) => RawEvent::Pong(span.offset(by)),
-            RawEvent::Close(code, span) => RawEvent::Close(code, span.offset(by)),
-        }
-    }
-}
-
-/// What one call of [`Receiver::receive`] did: bytes used from the front of the input,
-/// and the event, if one is complete.
+/// What one call of [`Receiver::receive_at`] did: bytes used from the front of the
+/// input, and the event, if one is complete (its spans are offsets into the whole
+/// buffer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Received {
     pub(crate) consumed: usize,
@@ -106,12 +75,21 @@ const NEED_MORE: Received = Received {
 
 /// The receiving half of a connection.
 #[derive(Clone, Debug)]
+// In this order (repr(C)), the fields a new receiver sets to zero are in short runs
+// between those it does not (the limits start at usize::MAX): zeroing a connection then
+// takes a few stores, not a call to an eight-byte-aligned memclr that firmware would link
+// for it alone.
+#[repr(C)]
 pub(crate) struct Receiver {
     /// Payload bytes of the data frame being received not yet received; 0 when no
     /// data frame is open.
     remaining: u64,
+    /// How many more bytes frame headers may announce for the current message.
+    allowance: usize,
     /// That frame's masking key.
     mask: [u8; 4],
+    /// The largest message accepted; `usize::MAX` for no limit.
+    max_message: usize,
     /// That frame's bits: [`MASKED`], [`FIN`] and its phase.
     bits: u8,
     /// The data message in progress, from its first frame to its last.
@@ -119,10 +97,6 @@ pub(crate) struct Receiver {
     /// [`FIRST`], [`CLOSED`] and [`COLLECTING`].
     flags: u8,
     utf8: Utf8Validator,
-    /// How many more bytes frame headers may announce for the current message.
-    allowance: usize,
-    /// The largest message accepted; `usize::MAX` for no limit.
-    max_message: usize,
 }
 
 impl Receiver {
@@ -174,24 +148,36 @@ impl Receiver {
         self.message.is_some() && self.flags & FIRST == 0
     }
 
-    /// Processes bytes from the front of `input`, unmasking in place; see
-    /// [`super::Connection::poll_event`] for the rules. An error fails the connection:
-    /// the input is not looked at again.
-    #[inline]
+    /// [`Receiver::receive_at`] with the input at the start of the buffer.
+    #[cfg(test)]
     pub(crate) fn receive(
         &mut self,
         role: Role,
         input: &mut [u8],
     ) -> Result<Received, ProtocolError> {
+        self.receive_at(role, input, 0)
+    }
+
+    /// Processes bytes from the front of the input, `buf[at..]`, unmasking in place; see
+    /// [`super::Connection::poll_event`] for the rules. The event's spans are offsets
+    /// into `buf`. An error fails the connection: the input is not looked at again.
+    #[inline]
+    pub(crate) fn receive_at(
+        &mut self,
+        role: Role,
+        buf: &mut [u8],
+        at: usize,
+    ) -> Result<Received, ProtocolError> {
         if self.flags & CLOSED != 0 {
             return Ok(Received {
-                consumed: input.len(),
+                consumed: buf.len().saturating_sub(at),
                 event: Status::Partial,
             });
         }
         if self.remaining > 0 {
-            return self.payload(input, false);
+            return self.payload(buf, at, 0, false);
         }
+        let input = part(buf, at..);
         let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
             return Ok(NEED_MORE);
         };
@@ -213,7 +199,7 @@ impl Receiver {
                 }
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {
-                return self.control(input, header, header_len);
+                return self.control(buf, at, header, header_len);
             }
         };
         let allowance = if self.message.is_some() {
@@ -223,7 +209,8 @@ impl Receiver {
         };
         if self.max_message != usize::MAX {
             match usize::try_from(header.len) {
-                Ok(len) if len <= allowance => self.allowance = allowance.saturating_sub(len),
+                // Checked: cannot wrap.
+                Ok(len) if len <= allowance => self.allowance = allowance.wrapping_sub(len),
                 _ => return Err(ProtocolError::MessageTooBig),
             }
         }
@@ -242,35 +229,41 @@ impl Receiver {
         self.remaining = header.len;
         self.mask = header.mask.unwrap_or_default();
         self.bits = bits;
-        let rest = part_mut(input, header_len..);
-        let received = self.payload(rest, true)?;
-        Ok(Received {
-            consumed: received.consumed.saturating_add(header_len),
-            event: match received.event {
-                Status::Complete(e) => Status::Complete(e.offset(header_len)),
-                Status::Partial => Status::Partial,
-            },
-        })
+        // The header is within the input: cannot wrap.
+        self.payload(buf, at.wrapping_add(header_len), header_len, true)
     }
 
-    /// Hands out the next piece of the current data frame's payload. Right after its
-    /// header (`fresh`), an empty frame is handed out as an empty piece.
+    /// Hands out the next piece of the current data frame's payload, from `buf[at..]`,
+    /// counting `header_len` bytes consumed before it. Right after its header (`fresh`),
+    /// an empty frame is handed out as an empty piece.
     #[inline]
-    fn payload(&mut self, input: &mut [u8], fresh: bool) -> Result<Received, ProtocolError> {
+    fn payload(
+        &mut self,
+        buf: &mut [u8],
+        at: usize,
+        header_len: usize,
+        fresh: bool,
+    ) -> Result<Received, ProtocolError> {
         let Some(kind) = self.message else {
             return Ok(NEED_MORE);
         };
+        let input = part_mut(buf, at..);
         let available = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         let take = available.min(input.len());
         if take == 0 && !(fresh && self.remaining == 0) {
-            return Ok(NEED_MORE);
+            // No payload yet: only the header (if any) is consumed.
+            return Ok(Received {
+                consumed: header_len,
+                event: Status::Partial,
+            });
         }
         let chunk = part_mut(input, ..take);
         let phase = self.bits & 3;
         if self.bits & MASKED != 0 {
             frame::apply_mask(chunk, self.mask, usize::from(phase));
         }
-        let remaining = self.remaining.saturating_sub(take as u64);
+        // take <= remaining: cannot wrap.
+        let remaining = self.remaining.wrapping_sub(take as u64);
         let fin = self.bits & FIN != 0;
         let last = fin && remaining == 0;
         if kind == MessageKind::Text {
@@ -291,14 +284,16 @@ impl Receiver {
         let first = self.flags & FIRST != 0;
         self.flags &= !FIRST;
         Ok(Received {
-            consumed: take,
+            // The header and the piece are within the input: cannot wrap.
+            consumed: take.wrapping_add(header_len),
             event: Status::Complete(RawEvent::Data {
                 kind,
                 first,
                 last,
+                // Within the buffer: cannot wrap.
                 span: Span {
-                    start: 0,
-                    end: take,
+                    start: at,
+                    end: at.wrapping_add(take),
                 },
                 frame_remaining: remaining,
                 frame_fin: fin,
@@ -309,22 +304,23 @@ impl Receiver {
     #[inline]
     fn control(
         &mut self,
-        input: &mut [u8],
+        buf: &mut [u8],
+        at: usize,
         header: FrameHeader,
         header_len: usize,
     ) -> Result<Received, ProtocolError> {
-        // The header parser has bounded control payloads to 125 bytes.
-        let end = header_len.saturating_add(header.len as usize);
-        let Some(payload) = input.get_mut(header_len..end) else {
+        // The header parser has bounded control payloads to 125 bytes, a header is at
+        // most 14, and `at` is within the buffer: the sums cannot wrap.
+        let len = header_len.wrapping_add(header.len as usize);
+        let start = at.wrapping_add(header_len);
+        let end = at.wrapping_add(len);
+        let Some(payload) = buf.get_mut(start..end) else {
             return Ok(NEED_MORE);
         };
         if let Some(key) = header.mask {
             frame::apply_mask(payload, key, 0);
         }
-        let span = Span {
-            start: header_len,
-            end,
-        };
+        let span = Span { start, end };
         let event = match header.opcode {
             OpCode::Ping => RawEvent::Ping(span),
             OpCode::Pong => RawEvent::Pong(span),
@@ -332,14 +328,14 @@ impl Receiver {
                 let code = parse_close(payload)?.map(|c| c.code);
                 self.flags |= CLOSED;
                 let reason = Span {
-                    start: header_len.saturating_add(2).min(end),
+                    start: start.wrapping_add(2).min(end),
                     end,
                 };
                 RawEvent::Close(code, reason)
             }
         };
         Ok(Received {
-            consumed: end,
+            consumed: len,
             event: Status::Complete(event),
         })
     }

@@ -80,7 +80,8 @@ impl Sender {
         if len64 > self.remaining {
             return Err(SendError::PayloadTooLong);
         }
-        self.remaining = self.remaining.saturating_sub(len64);
+        // Checked just above: cannot wrap.
+        self.remaining = self.remaining.wrapping_sub(len64);
         let offset = usize::from(self.phase);
         // Truncating `len` keeps its low two bits, all that counts modulo 4.
         self.phase = self.phase.wrapping_add(len as u8) & 3;

@@ -1,7 +1,7 @@
 //! The server's handshake as a state machine a driver steps through: read the request,
 //! refuse it or hand it out, write the application's answer.
 
-use super::{write_refusal, write_response_head, Request, RequestError, RequestParser};
+use super::{reason_phrase, write_head, write_refusal, Request, RequestError, RequestParser};
 use crate::bytes::{part, part_mut};
 use crate::handshake::WriteError;
 use crate::Status;
@@ -48,15 +48,15 @@ enum Phase {
 #[derive(Clone, Debug)]
 pub struct Handshake {
     parser: RequestParser,
-    /// Bytes of the request in the buffer.
-    received: usize,
-    /// The head's length, once complete.
+    /// Reading a request: its bytes in the buffer. Writing a response: its bytes that
+    /// have gone.
+    count: usize,
+    /// Reading a request: the head's length, once complete. Writing a response: the
+    /// length of its head, from the buffer's start (a body from the caller's slice
+    /// follows it).
     head_len: usize,
-    /// A response being written: a head of `out_len` bytes from the buffer's start, then
-    /// a body from the caller's slice, `total` bytes in all; `sent` of them have gone.
-    out_len: usize,
+    /// The response's length, head and body.
     total: usize,
-    sent: usize,
     phase: Phase,
 }
 
@@ -65,11 +65,9 @@ impl Handshake {
     pub const fn new(parser: RequestParser) -> Self {
         Handshake {
             parser,
-            received: 0,
+            count: 0,
             head_len: 0,
-            out_len: 0,
             total: 0,
-            sent: 0,
             phase: Phase::Reading,
         }
     }
@@ -79,15 +77,15 @@ impl Handshake {
         match self.phase {
             Phase::Complete => Step::Request,
             Phase::Ended => Step::Ended,
-            Phase::Refusing(e) if self.sent >= self.total => Step::Refused(e),
-            Phase::Responding if self.sent >= self.total => Step::Responded,
+            Phase::Refusing(e) if self.count >= self.total => Step::Refused(e),
+            Phase::Responding if self.count >= self.total => Step::Responded,
             Phase::Refusing(_) | Phase::Responding => Step::Write,
             Phase::Reading => self.parse(buf),
         }
     }
 
     fn parse(&mut self, buf: &mut [u8]) -> Step {
-        let seen = part(buf, ..self.received);
+        let seen = part(buf, ..self.count);
         let outcome = match self.parser.parse(seen) {
             Ok(Status::Complete(head_len)) => {
                 self.head_len = head_len;
@@ -98,14 +96,14 @@ impl Handshake {
                     Ok(Step::Request)
                 }
             }
-            Ok(Status::Partial) if self.received < buf.len() => Ok(Step::Read),
+            Ok(Status::Partial) if self.count < buf.len() => Ok(Step::Read),
             Ok(Status::Partial) => {
                 // Full: drop the header lines already dealt with, and read on.
-                let compacted = self.parser.compact(buf, self.received);
-                if compacted == self.received {
+                let compacted = self.parser.compact(buf, self.count);
+                if compacted == self.count {
                     Err(RequestError::TooLarge)
                 } else {
-                    self.received = compacted;
+                    self.count = compacted;
                     Ok(Step::Read)
                 }
             }
@@ -121,26 +119,28 @@ impl Handshake {
         }
     }
 
-    /// Writes the refusal for `error` into the buffer (the request is dead).
+    /// Writes the refusal for `error` into the buffer (the request is dead). Called
+    /// from two places: one copy, out of line.
+    #[inline(never)]
     fn refuse(&mut self, buf: &mut [u8], error: RequestError) -> Step {
         // A refusal is at most about 100 bytes: it fits any buffer `Incoming` accepts.
         let written = write_refusal(buf, error);
         debug_assert!(written.is_ok(), "a refusal fits {} bytes", buf.len());
-        self.out_len = written.unwrap_or(0);
-        self.total = self.out_len;
-        self.sent = 0;
+        self.head_len = written.unwrap_or(0);
+        self.total = self.head_len;
+        self.count = 0;
         self.phase = Phase::Refusing(error);
         Step::Write
     }
 
     /// Where the next bytes of the request go.
     pub fn read_buffer<'a>(&self, buf: &'a mut [u8]) -> &'a mut [u8] {
-        part_mut(buf, self.received..)
+        part_mut(buf, self.count..)
     }
 
     /// `n` bytes were read into [`Handshake::read_buffer`].
     pub fn received(&mut self, n: usize) {
-        self.received = self.received.saturating_add(n);
+        self.count = self.count.saturating_add(n);
     }
 
     /// The transport ended: before a request began, the handshake is over; inside one,
@@ -148,7 +148,7 @@ impl Handshake {
     /// down its sending side).
     pub fn received_eof(&mut self, buf: &mut [u8]) {
         if self.phase == Phase::Reading {
-            if self.received == 0 {
+            if self.count == 0 {
                 self.phase = Phase::Ended;
             } else {
                 self.refuse(buf, RequestError::Malformed);
@@ -165,14 +165,21 @@ impl Handshake {
         self.parser.request(head.unwrap_or_default())
     }
 
+    /// The request's `Sec-WebSocket-Key`, as [`Request::key`] has it.
+    pub(crate) fn key(&self) -> &[u8; crate::handshake::KEY_LEN] {
+        self.parser.key()
+    }
+
     /// Bytes that came after the request's head: the first WebSocket frames.
     pub fn leftover(&self) -> core::ops::Range<usize> {
-        self.head_len..self.received.max(self.head_len)
+        self.head_len..self.count.max(self.head_len)
     }
 
     /// Answers the request as plain HTTP: writes the head of a response with `status`,
     /// `headers`, `Content-Length: body_len` and `Connection: close` into the buffer (the
     /// request is then gone), to be followed by the body from the caller's slice.
+    // Inlined, so that a constant status finds its reason phrase at compile time.
+    #[inline]
     pub fn respond(
         &mut self,
         buf: &mut [u8],
@@ -180,13 +187,24 @@ impl Handshake {
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
+        self.respond_with(buf, status, reason_phrase(status), headers, body_len)
+    }
+
+    fn respond_with(
+        &mut self,
+        buf: &mut [u8],
+        status: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+        body_len: usize,
+    ) -> Result<(), WriteError> {
         if self.phase != Phase::Complete {
             // Already responding, or there is no request to answer: poll tells.
             return Ok(());
         }
-        self.out_len = write_response_head(buf, status, headers, body_len)?;
-        self.total = self.out_len.saturating_add(body_len);
-        self.sent = 0;
+        self.head_len = write_head(buf, status, reason, headers, body_len)?;
+        self.total = self.head_len.saturating_add(body_len);
+        self.count = 0;
         self.phase = Phase::Responding;
         Ok(())
     }
@@ -194,16 +212,17 @@ impl Handshake {
     /// The next bytes to write: the rest of the response's head in `buf`, then the rest
     /// of `body` (the same body on every call).
     pub fn output<'a>(&self, buf: &'a [u8], body: &'a [u8]) -> &'a [u8] {
-        if self.sent < self.out_len {
-            part(buf, self.sent..self.out_len)
+        if self.count < self.head_len {
+            part(buf, self.count..self.head_len)
         } else {
-            body.get(self.sent.saturating_sub(self.out_len)..)
+            // count >= head_len: cannot wrap.
+            body.get(self.count.wrapping_sub(self.head_len)..)
                 .unwrap_or_default()
         }
     }
 
     /// `n` bytes of [`Handshake::output`] were written.
     pub fn wrote(&mut self, n: usize) {
-        self.sent = self.sent.saturating_add(n);
+        self.count = self.count.saturating_add(n);
     }
 }

@@ -170,6 +170,26 @@ fn statuses() {
         write_refusal(&mut buf[..10], RequestError::Malformed),
         Err(WriteError::BufferTooSmall)
     );
+    // Every refusal's status line carries `reason_phrase`'s phrase for its status.
+    for error in [
+        RequestError::Malformed,
+        RequestError::TooLarge,
+        RequestError::TooManyHeaders,
+        RequestError::MethodNotAllowed,
+        RequestError::NotHttp11,
+        RequestError::MissingHost,
+        RequestError::InvalidHost,
+        RequestError::UnexpectedBody,
+        RequestError::MissingConnectionUpgrade,
+        RequestError::BadKey,
+        RequestError::UnsupportedVersion,
+    ] {
+        let n = write_refusal(&mut buf, error).unwrap();
+        let status = error.status();
+        let line = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+        assert!(buf[..n].starts_with(line.as_bytes()), "{error:?}");
+        assert!(buf[..n].ends_with(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+    }
 }
 
 #[test]

@@ -44,7 +44,8 @@ impl Inbound {
     pub(crate) fn read_buffer<'r>(&mut self, rx: &'r mut [u8]) -> &'r mut [u8] {
         if self.end >= rx.len() && self.start > 0 {
             move_bytes(rx, self.start..self.end, 0);
-            self.end = self.end.saturating_sub(self.start);
+            // start <= end: cannot wrap.
+            self.end = self.end.wrapping_sub(self.start);
             self.start = 0;
         }
         part_mut(rx, self.end..)
@@ -101,7 +102,8 @@ impl Inbound {
                     kind, last, span, ..
                 } => {
                     let piece = span.of(rx);
-                    let end = self.collected.saturating_add(piece.len());
+                    // Within `buf` and `rx`: the sum cannot wrap.
+                    let end = self.collected.wrapping_add(piece.len());
                     let Some(dst) = buf.get_mut(self.collected..end) else {
                         let error = ProtocolError::MessageTooBig;
                         answers.fail(error.close_code());
@@ -162,15 +164,18 @@ impl Inbound {
             return Ok(Status::Partial);
         }
         let start = self.start;
-        let input = part_mut(rx, start..self.end);
-        let received = match self.receiver.receive(role, input) {
+        let received = match self
+            .receiver
+            .receive_at(role, part_mut(rx, ..self.end), start)
+        {
             Ok(r) => r,
             Err(e) => {
                 answers.fail(e.close_code());
                 return Err(Error::Protocol(e));
             }
         };
-        self.start = start.saturating_add(received.consumed);
+        // The receiver consumes at most its input: cannot wrap.
+        self.start = start.wrapping_add(received.consumed);
         if self.start >= self.end {
             // Empty: new bytes go to the front (the event's bytes stay where they are
             // until the next read).
@@ -188,7 +193,6 @@ impl Inbound {
             }
             return Ok(Status::Partial);
         };
-        let event = event.offset(start);
         match event {
             RawEvent::Ping(span) => answers.pong(span.of(rx)),
             RawEvent::Close(code, _) => answers.echo_close(code),

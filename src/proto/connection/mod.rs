@@ -56,15 +56,17 @@ const WHOLE: u16 = 1 << 4;
 const PIECE: u16 = 1 << 5;
 /// A send's flush was interrupted; `resume` holds the message's length.
 const UNFLUSHED: u16 = 1 << 6;
-/// The control frame waiting at the end of the transmit buffer is a close (else see
-/// [`WAITING_PONG`]).
-const WAITING_CLOSE: u16 = 1 << 8;
-/// The control frame waiting at the end of the transmit buffer is a pong of the
-/// application's (else a ping).
-const WAITING_PONG: u16 = 1 << 9;
+/// A pong is owed behind the open frame; its payload (`Outbound::pong` bytes) waits at
+/// the end of the transmit buffer, just before the waiting control frame's.
+const PONG_OWED: u16 = 1 << 7;
 /// Bytes were written since the transport was last flushed: a transport that holds what
 /// it is given (a TLS record layer, a buffered writer) is owed a flush.
-const FLUSH_OWED: u16 = 1 << 10;
+const FLUSH_OWED: u16 = 1 << 8;
+/// Where the opcode of the control frame waiting behind the open frame (a ping or pong
+/// of the application's, or a close) is kept in the flags: bits 12 to 15, 0 when none
+/// waits (a continuation never waits). Its payload (`Outbound::waiting` bytes) is at
+/// the very end of the transmit buffer.
+const WAITING_SHIFT: u32 = 12;
 
 /// A WebSocket connection's state, sans-IO: the rules of RFC 6455 over a receive and a
 /// transmit buffer that the caller owns and passes to every call (the same two each time).

@@ -16,11 +16,13 @@ pub(crate) struct Outbound<M> {
     /// [`super::PIECE`]), or the length of the message whose send was interrupted in its
     /// flush ([`super::UNFLUSHED`]).
     pub(super) resume: usize,
-    /// The payload length + 1 of the pong owed behind the open frame (0: none). Its
-    /// payload sits just before the waiting control frame's, at the end of `tx`.
+    /// The payload length of the pong owed behind the open frame ([`super::PONG_OWED`];
+    /// 0 when none is). Its payload sits just before the waiting control frame's, at the
+    /// end of `tx`.
     pub(super) pong: u8,
-    /// The payload length + 1 of a control frame waiting behind the open frame (0: none),
-    /// at the very end of `tx`: a ping or pong of the application's, or a close.
+    /// The payload length of a control frame waiting behind the open frame (0 when none
+    /// is, see [`super::WAITING_SHIFT`]), at the very end of `tx`: a ping or pong of the
+    /// application's, or a close.
     pub(super) waiting: u8,
     pub(super) flags: u16,
     pub(super) masks: M,

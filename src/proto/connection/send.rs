@@ -70,9 +70,10 @@ impl<M: Masking> Outbound<M> {
                 return self.wait_for_room();
             }
         } else {
-            // Behind the open frame, with room kept for a pong owed meanwhile.
-            let n = head.len().saturating_add(payload.len());
-            let reserve = RESERVE.saturating_add(6).saturating_add(n);
+            // Behind the open frame, with room kept for a pong owed meanwhile. A checked
+            // control payload and a close code: the sums cannot wrap.
+            let n = head.len().wrapping_add(payload.len());
+            let reserve = RESERVE.wrapping_add(6).wrapping_add(n);
             if tx.len() < reserve {
                 return Err(Error::Send(SendError::FrameOpen));
             }
@@ -97,7 +98,9 @@ impl<M: Masking> Outbound<M> {
         if self.flags & WHOLE != 0 {
             // The same call again, after an interruption (unless the connection ended).
             self.check_send(false)?;
-            let total = (self.resume as u64).saturating_add(self.sender.frame_remaining());
+            // What was taken and what the frame still owes make the call's data, whose
+            // length cannot wrap.
+            let total = (self.resume as u64).wrapping_add(self.sender.frame_remaining());
             if data.len() as u64 != total {
                 return Err(Error::Send(SendError::NotTheInterruptedCall));
             }
@@ -105,19 +108,20 @@ impl<M: Masking> Outbound<M> {
             self.check_send(true)?;
             self.check_no_frame()?;
             let len = data.len();
-            let header_len =
-                2usize
-                    .saturating_add(self.peek_key_len())
-                    .saturating_add(if len < 126 {
-                        0
-                    } else if len <= 0xFFFF {
-                        2
-                    } else {
-                        8
-                    });
+            // At most 14, and a slice's length (at most isize::MAX) beside it: the sums
+            // cannot wrap.
+            let header_len = 2usize
+                .wrapping_add(self.peek_key_len())
+                .wrapping_add(if len < 126 {
+                    0
+                } else if len <= 0xFFFF {
+                    2
+                } else {
+                    8
+                });
             // A small frame goes in whole, after the output if it fits, else once the
             // output is written; a large one's header needs room only for itself.
-            let whole = header_len.saturating_add(len);
+            let whole = header_len.wrapping_add(len);
             if !self.make_room(tx, whole) {
                 if len <= MIN_WRITE && self.wants_transmit() {
                     return Ok(Output::Transmit);
@@ -231,7 +235,8 @@ impl<M: Masking> Outbound<M> {
     pub(super) fn put_header(&mut self, tx: &mut [u8], header: FrameHeader) {
         let encoded = header.emit();
         let bytes = encoded.as_bytes();
-        let end = self.tx_end.saturating_add(bytes.len());
+        // Room was made for the header: the sum is within the buffer.
+        let end = self.tx_end.wrapping_add(bytes.len());
         match tx.get_mut(self.tx_end..end) {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
@@ -262,7 +267,8 @@ impl<M: Masking> Outbound<M> {
                 if self.tx_end > self.tx_start {
                     // Top the output up to a few KiB with the payload's start, so that a
                     // header never goes out in a tiny write, then write it out.
-                    let pending = self.tx_end.saturating_sub(self.tx_start);
+                    // tx_start <= tx_end: cannot wrap.
+                    let pending = self.tx_end.wrapping_sub(self.tx_start);
                     let top = MIN_WRITE.saturating_sub(pending).min(free);
                     self.copy_payload(tx, part(rest, ..top));
                     return Ok(Output::Transmit);
@@ -290,9 +296,14 @@ impl<M: Masking> Outbound<M> {
     }
 
     /// Copies (and masks, for a client) `bytes` of the call's data into the output.
-    #[inline]
+    // Three calls in `put_payload`: one copy out of line on microcontrollers, where each
+    // inlined copy costs flash; inlined on 64-bit hosts, for speed.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn copy_payload(&mut self, tx: &mut [u8], bytes: &[u8]) {
-        let end = self.tx_end.saturating_add(bytes.len());
+        // `bytes` fit the free room, and are part of the call's data after `resume`:
+        // neither sum can wrap.
+        let end = self.tx_end.wrapping_add(bytes.len());
         let Some(dst) = tx.get_mut(self.tx_end..end) else {
             debug_assert!(false, "room checked for the payload");
             return;
@@ -307,7 +318,7 @@ impl<M: Masking> Outbound<M> {
             frame::apply_mask(dst, key, offset);
         }
         self.tx_end = end;
-        self.resume = self.resume.saturating_add(bytes.len());
+        self.resume = self.resume.wrapping_add(bytes.len());
     }
 
     // ---------------------------------------------------------------- sends that flush
@@ -343,6 +354,7 @@ fn send_id(message: &Message<'_>) -> usize {
     match message {
         Message::Text(t) => t.len(),
         Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-        Message::Close(c) => c.map_or(0, |c| c.reason.len().saturating_add(2)),
+        // A slice's length is at most isize::MAX: cannot wrap.
+        Message::Close(c) => c.map_or(0, |c| c.reason.len().wrapping_add(2)),
     }
 }

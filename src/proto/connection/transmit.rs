@@ -1,15 +1,24 @@
 //! The transmit buffer: what goes out next, and the control frames that wait at its end
 //! while one of the application's frames is open.
+//!
+//! The bookkeeping, which the arithmetic below relies on (the connection is given the
+//! same transmit buffer on every call):
+//! - the output is `tx[tx_start..tx_end]`, and `tx_start <= tx_end`;
+//! - the payloads waiting behind the open frame (a pong's, then another control
+//!   frame's, each at most 125 bytes) take the last `pong + waiting` bytes of `tx`, and
+//!   `tx_end + pong + waiting <= tx.len()`.
 
 use core::ops::Range;
 
 use super::{
-    Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, FLUSH_OWED, RESERVE, WAITING_CLOSE, WAITING_PONG,
+    Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, FLUSH_OWED, PONG_OWED, RESERVE, WAITING_SHIFT,
 };
-use crate::bytes::move_bytes;
-use crate::bytes::part;
-use crate::frame::{self, CloseCode, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::bytes::{move_bytes, part, part_mut};
+use crate::frame::{self, CloseCode, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Masking, Role};
+
+/// The flag bits that hold the waiting control frame's opcode.
+const WAITING_OP: u16 = 0xF << WAITING_SHIFT;
 
 impl<M: Masking> Outbound<M> {
     /// The bytes to write out now. Control frames waiting for a frame just completed
@@ -56,92 +65,61 @@ impl<M: Masking> Outbound<M> {
         }
     }
 
+    /// The opcode of the control frame waiting behind the open frame; 0 when none is.
+    const fn waiting_op(&self) -> u8 {
+        // Four bits: the cast keeps them all.
+        (self.flags >> WAITING_SHIFT) as u8
+    }
+
+    /// Forgets the control frames waiting behind the open frame.
+    fn drop_waiting(&mut self) {
+        self.pong = 0;
+        self.waiting = 0;
+        self.flags &= !(PONG_OWED | WAITING_OP);
+    }
+
     /// Queues the control frames that waited for the open frame, once it is complete
     /// and as far as there is room.
     pub(super) fn settle(&mut self, tx: &mut [u8]) {
-        if self.sender.frame_remaining() > 0 || self.pong | self.waiting == 0 {
+        let op = self.waiting_op();
+        if self.sender.frame_remaining() > 0 || (self.flags & PONG_OWED == 0 && op == 0) {
             return;
         }
         if self.flags & DROPPED != 0 {
-            self.pong = 0;
-            self.waiting = 0;
+            self.drop_waiting();
             return;
         }
-        let waiting = usize::from(self.waiting).saturating_sub(1);
-        if self.pong > 0 {
-            let n = usize::from(self.pong).saturating_sub(1);
-            let end = tx.len().saturating_sub(waiting);
-            if !self.unstash(tx, OpCode::Pong, end.saturating_sub(n)..end, waiting) {
+        // Both payloads are within the last `pong + waiting` bytes: nothing wraps.
+        let end = tx.len();
+        let waiting_start = end.wrapping_sub(usize::from(self.waiting));
+        if self.flags & PONG_OWED != 0 {
+            let pong_start = waiting_start.wrapping_sub(usize::from(self.pong));
+            if !self.unstash(tx, OpCode::Pong.bits(), pong_start..waiting_start) {
                 return;
             }
             self.pong = 0;
+            self.flags &= !PONG_OWED;
         }
-        if self.waiting > 0 {
-            let opcode = if self.flags & WAITING_CLOSE != 0 {
-                OpCode::Close
-            } else if self.flags & WAITING_PONG != 0 {
-                OpCode::Pong
-            } else {
-                OpCode::Ping
-            };
-            let end = tx.len();
-            if self.unstash(tx, opcode, end.saturating_sub(waiting)..end, 0) {
-                self.waiting = 0;
-            }
+        if op != 0 && self.unstash(tx, op, waiting_start..end) {
+            self.waiting = 0;
+            self.flags &= !WAITING_OP;
         }
     }
 
-    /// Turns the payload waiting at `src` into a frame at the end of the output, if it
-    /// fits before the `keep` bytes at the end of `tx`.
-    pub(super) fn unstash(
-        &mut self,
-        tx: &mut [u8],
-        opcode: OpCode,
-        src: Range<usize>,
-        keep: usize,
-    ) -> bool {
+    /// Turns the waiting payload at `src` (the first of those still counted as waiting)
+    /// into a frame at the end of the output, if its header fits.
+    fn unstash(&mut self, tx: &mut [u8], op: u8, src: Range<usize>) -> bool {
+        let header_len = self.control_header_len();
+        // The payload is counted as waiting: room for the header is room for the frame,
+        // which then ends where the payload did or before.
+        if !self.make_room(tx, header_len) {
+            return false;
+        }
         let n = src.len();
-        let mask = self.peek_key_len();
-        let header_len = 2usize.saturating_add(mask);
-        let need = header_len.saturating_add(n);
-        let limit = tx.len().saturating_sub(keep);
-        if self.tx_end.saturating_add(need) > limit {
-            if self.tx_start == 0 {
-                return false;
-            }
-            self.compact(tx);
-            if self.tx_end.saturating_add(need) > limit {
-                return false;
-            }
-        }
-        let dst = self.tx_end.saturating_add(header_len);
-        // The payload moves down (or stays): dst + n <= src.end, and dst <= src.start.
-        move_bytes(tx, src, dst);
-        let header = FrameHeader {
-            fin: true,
-            opcode,
-            mask: self.masks.key(),
-            len: n as u64,
-        };
-        self.put_header_and_mask(tx, header, n);
+        // Room was made: the sum is within the buffer. The payload moves down (or stays).
+        move_bytes(tx, src, self.tx_end.wrapping_add(header_len));
+        self.put_control_header(tx, op, n);
         true
-    }
-
-    /// Writes `header` at the end of the output, masks the `n` payload bytes that follow
-    /// it (already in place) and takes them into the output.
-    pub(super) fn put_header_and_mask(&mut self, tx: &mut [u8], header: FrameHeader, n: usize) {
-        let encoded = header.emit();
-        let bytes = encoded.as_bytes();
-        let start = self.tx_end;
-        let payload_start = start.saturating_add(bytes.len());
-        let end = payload_start.saturating_add(n);
-        if let Some(dst) = tx.get_mut(start..payload_start) {
-            dst.copy_from_slice(bytes);
-        }
-        if let (Some(key), Some(payload)) = (header.mask, tx.get_mut(payload_start..end)) {
-            frame::apply_mask(payload, key, 0);
-        }
-        self.tx_end = end;
     }
 
     /// 4 for a client's frames, which carry a masking key; 0 for a server's.
@@ -152,24 +130,58 @@ impl<M: Masking> Outbound<M> {
         }
     }
 
+    /// The header of a control frame: two bytes, and a client's masking key.
+    const fn control_header_len(&self) -> usize {
+        match M::ROLE {
+            Role::Client => 6,
+            Role::Server => 2,
+        }
+    }
+
+    /// Writes a control frame's header (opcode `op`, a payload of `n` bytes, at most 125,
+    /// and a client's masking key) at the end of the output, masks the payload already in
+    /// place after it, and takes the frame into the output. Room was made for it.
+    fn put_control_header(&mut self, tx: &mut [u8], op: u8, n: usize) {
+        let key = self.masks.key();
+        // Within the room made: the sum cannot wrap.
+        let end = self
+            .tx_end
+            .wrapping_add(self.control_header_len())
+            .wrapping_add(n);
+        if let [b0, b1, rest @ ..] = part_mut(tx, self.tx_end..end) {
+            *b0 = 0x80 | op;
+            // At most 125: the length fits the second byte's seven bits.
+            *b1 = n as u8;
+            if let (Some(key), Some((k, payload))) = (key, rest.split_first_chunk_mut()) {
+                *b1 |= 0x80;
+                *k = key;
+                frame::apply_mask(payload, key, 0);
+            }
+            self.tx_end = end;
+        }
+    }
+
     /// Whether any answer a received frame may call for fits, making room if it can.
     /// Outside one of our frames, a whole control frame goes after the output. Inside
     /// one, the answer waits at the end of the buffer, a new pong in the place of the
     /// one waiting there and a close echo in the place of both: room for one pong's
     /// payload, less the waiting one's.
     pub(super) fn room_for_answers(&mut self, tx: &mut [u8]) -> bool {
+        // At most 125: neither can wrap.
         let pong = usize::from(self.pong);
         let need = if self.sender.frame_remaining() > 0 {
-            MAX_CONTROL_PAYLOAD.saturating_sub(pong.saturating_sub(1))
+            MAX_CONTROL_PAYLOAD.wrapping_sub(pong)
         } else {
-            RESERVE.saturating_add(pong)
+            RESERVE.wrapping_add(pong)
         };
         self.make_room(tx, need)
     }
 
     /// Room for `need` bytes after the output, before anything waiting at the end of
     /// `tx`. Moves the output to the front if that makes the room.
-    #[inline]
+    // Called from five places: out of line on microcontrollers, inlined on 64-bit hosts.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn make_room(&mut self, tx: &mut [u8], need: usize) -> bool {
         if self.free(tx) >= need {
             return true;
@@ -180,22 +192,29 @@ impl<M: Masking> Outbound<M> {
         self.free(tx) >= need
     }
 
+    /// The bytes between the output and what waits at the end of `tx`.
     #[inline]
     pub(super) fn free(&self, tx: &[u8]) -> usize {
-        let stash = usize::from(self.pong)
-            .saturating_sub(1)
-            .saturating_add(usize::from(self.waiting).saturating_sub(1));
-        tx.len().saturating_sub(stash).saturating_sub(self.tx_end)
+        // The output and the waiting payloads (250 bytes at most) fit the buffer: the sum
+        // cannot wrap.
+        let used = self
+            .tx_end
+            .wrapping_add(usize::from(self.pong))
+            .wrapping_add(usize::from(self.waiting));
+        tx.len().saturating_sub(used)
     }
 
     #[cold]
+    #[inline(never)]
     pub(super) fn compact(&mut self, tx: &mut [u8]) {
         move_bytes(tx, self.tx_start..self.tx_end, 0);
-        self.tx_end = self.tx_end.saturating_sub(self.tx_start);
+        // tx_start <= tx_end: cannot wrap.
+        self.tx_end = self.tx_end.wrapping_sub(self.tx_start);
         self.tx_start = 0;
     }
 
-    /// Appends a whole control frame (`head` then `payload`) to the output, if it fits.
+    /// Appends a whole control frame (`head` then `payload`, 125 bytes at most together)
+    /// to the output, if it fits.
     pub(super) fn put_control(
         &mut self,
         tx: &mut [u8],
@@ -203,31 +222,27 @@ impl<M: Masking> Outbound<M> {
         head: &[u8],
         payload: &[u8],
     ) -> bool {
-        let n = head.len().saturating_add(payload.len());
-        let need = n.saturating_add(2).saturating_add(self.peek_key_len());
-        if !self.make_room(tx, need) {
+        // A control payload, checked by the callers: no sum below can wrap.
+        let n = head.len().wrapping_add(payload.len());
+        let header_len = self.control_header_len();
+        if !self.make_room(tx, header_len.wrapping_add(n)) {
             return false;
         }
-        let start = self.tx_end.saturating_add(need).saturating_sub(n);
-        let mid = start.saturating_add(head.len());
+        let start = self.tx_end.wrapping_add(header_len);
+        let mid = start.wrapping_add(head.len());
         if let Some(dst) = tx.get_mut(start..mid) {
             dst.copy_from_slice(head);
         }
-        if let Some(dst) = tx.get_mut(mid..start.saturating_add(n)) {
+        if let Some(dst) = tx.get_mut(mid..start.wrapping_add(n)) {
             dst.copy_from_slice(payload);
         }
-        let header = FrameHeader {
-            fin: true,
-            opcode,
-            mask: self.masks.key(),
-            len: n as u64,
-        };
-        self.put_header_and_mask(tx, header, n);
+        self.put_control_header(tx, opcode.bits(), n);
         true
     }
 
-    /// Keeps a control frame (`head` then `payload`) at the very end of `tx` until the
-    /// open frame is complete, moving the waiting pong's payload down to make room.
+    /// Keeps a control frame (`head` then `payload`, 125 bytes at most together) at the
+    /// very end of `tx` until the open frame is complete, in the place of the one
+    /// waiting there, moving the owed pong's payload to make room.
     pub(super) fn stash(
         &mut self,
         tx: &mut [u8],
@@ -235,24 +250,23 @@ impl<M: Masking> Outbound<M> {
         head: &[u8],
         payload: &[u8],
     ) -> bool {
-        let n = head.len().saturating_add(payload.len());
-        let pong = usize::from(self.pong).saturating_sub(1);
-        let old = usize::from(self.waiting).saturating_sub(1);
-        let end = tx.len();
-        let need_end = end.saturating_sub(n).saturating_sub(pong);
-        if need_end < self.tx_end {
-            if self.tx_start > 0 {
-                self.compact(tx);
-            }
-            if need_end < self.tx_end {
-                return false;
-            }
+        // Control payloads (125 bytes at most) within the bookkeeping: nothing below wraps.
+        let n = head.len().wrapping_add(payload.len());
+        let old = usize::from(self.waiting);
+        if n > old && !self.make_room(tx, n.wrapping_sub(old)) {
+            return false;
         }
+        let pong = usize::from(self.pong);
+        let end = tx.len();
+        let start = end.wrapping_sub(n);
         // The pong's payload moves to just before the new frame's.
-        let pong_src = end.saturating_sub(old).saturating_sub(pong);
-        move_bytes(tx, pong_src..pong_src.saturating_add(pong), need_end);
-        let start = end.saturating_sub(n);
-        let mid = start.saturating_add(head.len());
+        let pong_src = end.wrapping_sub(old).wrapping_sub(pong);
+        move_bytes(
+            tx,
+            pong_src..pong_src.wrapping_add(pong),
+            start.wrapping_sub(pong),
+        );
+        let mid = start.wrapping_add(head.len());
         if let Some(dst) = tx.get_mut(start..mid) {
             dst.copy_from_slice(head);
         }
@@ -260,13 +274,8 @@ impl<M: Masking> Outbound<M> {
             dst.copy_from_slice(payload);
         }
         // At most 125.
-        self.waiting = (n as u8).saturating_add(1);
-        self.flags &= !(WAITING_CLOSE | WAITING_PONG);
-        match opcode {
-            OpCode::Close => self.flags |= WAITING_CLOSE,
-            OpCode::Pong => self.flags |= WAITING_PONG,
-            _ => {}
-        }
+        self.waiting = n as u8;
+        self.flags = (self.flags & !WAITING_OP) | u16::from(opcode.bits()) << WAITING_SHIFT;
         true
     }
 
@@ -280,15 +289,15 @@ impl<M: Masking> Outbound<M> {
             return;
         }
         let n = payload.len().min(MAX_CONTROL_PAYLOAD);
-        let end = tx
-            .len()
-            .saturating_sub(usize::from(self.waiting).saturating_sub(1));
-        let start = end.saturating_sub(n);
+        // Within the buffer, before the waiting payload: the room was reserved.
+        let end = tx.len().wrapping_sub(usize::from(self.waiting));
+        let start = end.wrapping_sub(n);
         debug_assert!(start >= self.tx_end, "room reserved");
         if let Some(dst) = tx.get_mut(start..end) {
             dst.copy_from_slice(part(payload, ..n));
-            // At most 126.
-            self.pong = (n as u8).saturating_add(1);
+            // At most 125.
+            self.pong = n as u8;
+            self.flags |= PONG_OWED;
         }
     }
 
@@ -297,6 +306,7 @@ impl<M: Masking> Outbound<M> {
     /// owed after it.
     pub(super) fn owe_close_echo(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
         self.pong = 0;
+        self.flags &= !PONG_OWED;
         if self.flags & CLOSE_SENT != 0 {
             return;
         }
@@ -306,7 +316,8 @@ impl<M: Masking> Outbound<M> {
     }
 
     /// Queues a close frame with `payload` (a code, or nothing) now or behind the open
-    /// frame; the room was reserved before the frame that called for it was read.
+    /// frame, in the place of any control frame waiting there; the room was reserved
+    /// before the frame that called for it was read.
     fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
         self.flags |= CLOSE_SENT;
         if self.sender.frame_remaining() == 0 {
@@ -325,12 +336,13 @@ impl<M: Masking> Outbound<M> {
     pub(super) fn fail(&mut self, tx: &mut [u8], code: CloseCode) {
         self.flags |= FAILED;
         self.pong = 0;
+        self.flags &= !PONG_OWED;
         if self.sender.frame_remaining() > 0 {
             // Our frame is cut short, and no close frame can follow it (RFC 6455
             // section 7.1.7 asks for one only where it can be sent): what is buffered
             // still goes out, then nothing more.
             self.flags |= DROPPED;
-            self.waiting = 0;
+            self.drop_waiting();
         } else if self.flags & CLOSE_SENT == 0 {
             self.owe_close(tx, &code.0.to_be_bytes());
         }
