@@ -152,3 +152,65 @@ fn relayed_pieces_keep_their_frames() {
         ]
     );
 }
+
+/// Sends frames of every length boundary, and a fragmented message with a kind that
+/// does not continue it, through `rig`: the bytes on the wire, and the error.
+fn boundary_frames<M: Masking>(mut rig: Rig<M>) -> (Vec<u8>, String) {
+    for len in [0usize, 1, 125, 126, 127, 0xFFFF, 0x1_0000, 70_000] {
+        let data: Vec<u8> = (0..len).map(|j| (j * 7 + len) as u8).collect();
+        rig.send(Message::Binary(&data)).unwrap();
+    }
+    rig.run(|c, tx| c.write_fragment(tx, MessageKind::Text, b"ab", false))
+        .unwrap();
+    let err = rig
+        .run(|c, tx| c.write_fragment(tx, MessageKind::Binary, b"c", true))
+        .unwrap_err();
+    rig.run(|c, tx| c.write_fragment(tx, MessageKind::Text, b"cd", true))
+        .unwrap();
+    rig.transmit();
+    (std::mem::take(&mut rig.wire), format!("{err:?}"))
+}
+
+#[test]
+fn whole_frames_are_the_same_bytes_with_room_or_without() {
+    // With room for every frame at once, or with the least buffer (each frame in
+    // steps): the same bytes, the same masking keys, the same refusal.
+    let (roomy, err) = boundary_frames(server(256, 200_000));
+    assert_eq!(
+        boundary_frames(server(256, MIN_BUFFER)),
+        (roomy.clone(), err.clone())
+    );
+    assert_eq!(
+        err,
+        format!(
+            "{:?}",
+            Error::<core::convert::Infallible>::Send(SendError::KindMismatch)
+        )
+    );
+    let (roomy_client, client_err) = boundary_frames(client(256, 200_000));
+    assert_eq!(
+        boundary_frames(client(256, MIN_BUFFER)),
+        (roomy_client.clone(), err.clone())
+    );
+    assert_eq!(client_err, err);
+    // And those bytes are the frames as the encoder writes them: minimal lengths,
+    // FIN and opcodes in sequence.
+    let mut expected = Vec::new();
+    for len in [0usize, 1, 125, 126, 127, 0xFFFF, 0x1_0000, 70_000] {
+        let data: Vec<u8> = (0..len).map(|j| (j * 7 + len) as u8).collect();
+        expected.extend(frame(Role::Server, true, OpCode::Binary, &data));
+    }
+    expected.extend(frame(Role::Server, false, OpCode::Text, b"ab"));
+    expected.extend(frame(Role::Server, true, OpCode::Continuation, b"cd"));
+    assert_eq!(roomy, expected);
+    let sent = frames(Role::Client, &roomy_client);
+    assert_eq!(sent.len(), 10);
+    assert_eq!(
+        sent[3],
+        (
+            true,
+            OpCode::Binary,
+            (0..126).map(|j| (j * 7 + 126) as u8).collect()
+        )
+    );
+}
