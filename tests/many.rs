@@ -139,3 +139,55 @@ fn one_thread_serves_many_connections_without_blocking() {
     );
     eprintln!("many: {PAIRS} pairs done in {rounds} rounds; steps stopped at a transport not ready: {waits:?}");
 }
+
+/// One slot's buffers serve one client after another: each connection gives them back
+/// with `into_parts` (as the network firmware's slots do), whatever state it ended in,
+/// and the next one works as if they were new.
+#[test]
+fn one_pair_of_buffers_serves_connection_after_connection() {
+    use ws13::blocking::Incoming;
+    use ws13::Event;
+    use ws13_testkit::consts::{RFC_MASKED_HELLO, RFC_REQUEST};
+    use ws13_testkit::Script;
+
+    let (mut rx_store, mut tx_store) = ([0u8; 512], [0u8; 512]);
+    let (rx_at, tx_at) = (rx_store.as_ptr(), tx_store.as_ptr());
+    let (mut rx, mut tx): (&mut [u8], &mut [u8]) = (&mut rx_store, &mut tx_store);
+    for round in 0..4 {
+        let upgrade = round % 2 == 0;
+        let mut input = if upgrade {
+            RFC_REQUEST.to_vec()
+        } else {
+            b"GET / HTTP/1.1\r\nHost: h\r\n\r\n".to_vec()
+        };
+        input.extend_from_slice(&RFC_MASKED_HELLO);
+        let mut incoming = Incoming::new(Script::new(input, Vec::new()), rx);
+        assert_eq!(
+            incoming.read().unwrap().is_upgrade(),
+            upgrade,
+            "round {round}"
+        );
+        let (io, rx_back, tx_back) = if upgrade {
+            let mut ws = incoming.accept(tx, None).unwrap();
+            match ws.read().unwrap() {
+                Event::Data(piece) => assert_eq!(piece.payload, b"Hello", "round {round}"),
+                other => panic!("round {round}: {other:?}"),
+            }
+            ws.flush().unwrap();
+            ws.into_parts()
+        } else {
+            incoming.respond(200, &[], b"page").unwrap();
+            let (io, rx_back) = incoming.into_parts();
+            (io, rx_back, tx)
+        };
+        let head: &[u8] = if upgrade {
+            b"HTTP/1.1 101 "
+        } else {
+            b"HTTP/1.1 200 "
+        };
+        assert!(io.written().starts_with(head), "round {round}");
+        assert_eq!((rx_back.as_ptr(), tx_back.as_ptr()), (rx_at, tx_at));
+        assert_eq!((rx_back.len(), tx_back.len()), (512, 512));
+        (rx, tx) = (rx_back, tx_back);
+    }
+}

@@ -89,6 +89,12 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
         self.io
     }
 
+    /// Gives up the request, returning the transport and the receive buffer, to serve
+    /// another connection with the same buffer.
+    pub fn into_parts(self) -> (T, &'b mut [u8]) {
+        (self.io, self.rx)
+    }
+
     /// Accepts the upgrade, choosing `protocol` from those the client offered (or none),
     /// and returns the connection, which sends from `tx`. The 101 response waits in
     /// `tx` and goes out with the connection's first write, flush or read.

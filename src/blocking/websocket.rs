@@ -68,6 +68,13 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         self.io
     }
 
+    /// Gives up the connection, returning its transport and its receive and transmit
+    /// buffers, to serve another connection with the same buffers (static ones in
+    /// firmware, say). Whatever they still hold is abandoned.
+    pub fn into_parts(self) -> (T, &'b mut [u8], &'b mut [u8]) {
+        (self.io, self.rx, self.tx)
+    }
+
     /// The sans-IO state, to look at.
     pub fn connection(&self) -> &Connection<M> {
         &self.conn

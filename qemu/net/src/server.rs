@@ -4,7 +4,7 @@
 //! relayed frame for frame, text as one fragment per piece received), pings and the close
 //! handled by ws13.
 //!
-//! Each connection is a [`Conn`]: a socket, ws13 buffers lent to it for its life, and a
+//! Each connection is a [`Conn`]: a socket, ws13 buffers held by its state, and a
 //! small state machine (reading the request, responding, open WebSocket, closing) that
 //! [`Conn::step`] moves on as far as it can without waiting. The transport is ws13's
 //! [`Ready`] around a [`SocketIo`]: a read or write the socket cannot take at once fails
@@ -19,7 +19,6 @@
 
 use core::cell::RefCell;
 use core::fmt::{self, Write as _};
-use core::ptr::NonNull;
 
 use cortex_m_semihosting::hprint;
 use smoltcp::iface::SocketHandle;
@@ -84,33 +83,6 @@ impl Buffers {
     }
 }
 
-/// Lends one [`Buffers`] to one connection at a time.
-///
-/// ws13's `Incoming` and `WebSocket` take their buffers as `&'b mut [u8]` and give no way
-/// to get them back, so a slot that serves one connection after another must make a new
-/// `&mut` to the same static buffers for each: that is the one `unsafe` here.
-struct Lender(NonNull<Buffers>);
-
-impl Lender {
-    fn new(buffers: &'static mut Buffers) -> Self {
-        Lender(NonNull::from(buffers))
-    }
-
-    /// The buffers, split into receive and transmit halves.
-    ///
-    /// # Safety
-    ///
-    /// Every reference returned by an earlier call must be gone (dropped with the
-    /// connection that held it).
-    unsafe fn lend(&mut self) -> (&'static mut [u8], &'static mut [u8]) {
-        // SAFETY: the pointer comes from a `&'static mut Buffers` that this `Lender`
-        // owns (nothing else can reach the buffers), and the caller guarantees that no
-        // reference from an earlier call is alive, so this is the only one.
-        let buffers = unsafe { &mut *self.0.as_ptr() };
-        (&mut buffers.rx, &mut buffers.tx)
-    }
-}
-
 /// What a plain HTTP request is answered with.
 #[derive(Clone, Copy, Debug)]
 enum Reply {
@@ -159,8 +131,8 @@ enum State {
     Idle,
     /// Reading the request; the transmit buffer waits for an upgrade.
     Request(Incoming<'static, Io>, &'static mut [u8]),
-    /// Answering a plain HTTP request.
-    Respond(Incoming<'static, Io>, Reply),
+    /// Answering a plain HTTP request (the transmit buffer waits to be reclaimed).
+    Respond(Incoming<'static, Io>, &'static mut [u8], Reply),
     /// An open WebSocket.
     Open(Open),
     /// Writing out our last bytes (a close frame), then our FIN.
@@ -196,7 +168,9 @@ struct Stats {
 pub struct Conn {
     net: &'static RefCell<Net>,
     handle: SocketHandle,
-    lender: Lender,
+    /// The buffers, while no connection holds them: each state that has a connection
+    /// holds them, and they come back here when it ends.
+    spare: Option<(&'static mut [u8], &'static mut [u8])>,
     state: State,
     /// The client being served: once the socket has another (or none), its connection is
     /// over and the socket listens, or serves the next client.
@@ -218,7 +192,7 @@ impl Conn {
         Conn {
             net,
             handle,
-            lender: Lender::new(buffers),
+            spare: Some((&mut buffers.rx, &mut buffers.tx)),
             state: State::Idle,
             peer: None,
             since: Instant::ZERO,
@@ -232,8 +206,23 @@ impl Conn {
     }
 
     fn enter(&mut self, state: State) {
-        self.state = state;
+        let old = core::mem::replace(&mut self.state, state);
+        self.reclaim(old);
         self.since = net::now();
+    }
+
+    /// Takes the buffers back from a state that is over.
+    fn reclaim(&mut self, old: State) {
+        self.spare = match old {
+            State::Request(incoming, tx) | State::Respond(incoming, tx, _) => {
+                Some((incoming.into_parts().1, tx))
+            }
+            State::Open(Open { ws, .. }) | State::Closing(ws) => {
+                let (_, rx, tx) = ws.into_parts();
+                Some((rx, tx))
+            }
+            State::Idle | State::Draining => return,
+        };
     }
 
     /// Moves the connection on as far as it can go without waiting.
@@ -281,7 +270,7 @@ impl Conn {
                 Err(ws13::Error::Eof) => Next::Fin("no request"),
                 Err(_) => Next::Abort("transport failed reading the request"),
             },
-            State::Respond(incoming, reply) => match reply.send(incoming) {
+            State::Respond(incoming, _, reply) => match reply.send(incoming) {
                 Ok(()) => Next::Fin(reply.outcome()),
                 Err(e) if e.is_timeout() && elapsed > RESPONSE_DEADLINE => {
                     Next::Abort("response not taken within 10 s")
@@ -317,15 +306,16 @@ impl Conn {
 
     /// Starts serving the client that connected to the listening socket.
     fn begin(&mut self, remote: Option<IpEndpoint>) {
-        // Dropping the old state drops the last connection's borrows of the buffers.
-        self.state = State::Idle;
-        // SAFETY: the only holders of earlier loans are the states, and the one above
-        // replaced the last of them.
-        let (rx, tx) = unsafe { self.lender.lend() };
+        self.enter(State::Idle);
         self.peer = remote;
         self.stats = Stats::default();
         self.outcome = None;
-        self.enter(State::Request(Incoming::new(self.io(), rx), tx));
+        match self.spare.take() {
+            Some((rx, tx)) => self.enter(State::Request(Incoming::new(self.io(), rx), tx)),
+            // A failed accept kept them (it cannot fail with this firmware's choices):
+            // the slot can serve no one.
+            None => self.apply(Next::Abort("no buffers")),
+        }
     }
 
     fn apply(&mut self, next: Next) {
@@ -357,11 +347,11 @@ impl Conn {
                 }
             }
             Next::Respond(reply) => {
-                let State::Request(incoming, _) = core::mem::replace(&mut self.state, State::Idle)
+                let State::Request(incoming, tx) = core::mem::replace(&mut self.state, State::Idle)
                 else {
                     unreachable!("responding from the request state");
                 };
-                self.enter(State::Respond(incoming, reply));
+                self.enter(State::Respond(incoming, tx, reply));
                 self.step();
             }
             Next::Closing(outcome) => {
@@ -401,7 +391,7 @@ impl Conn {
         if let Some(outcome) = outcome {
             self.note(outcome);
         }
-        self.state = State::Idle;
+        self.enter(State::Idle);
         let peer = self.peer.take();
         if let Some(peer) = peer {
             let mut line = Line::new();
