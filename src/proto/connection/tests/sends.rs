@@ -1,6 +1,7 @@
 //! Sends, and sends made again after an interruption.
 
 use super::*;
+use std::format;
 
 /// Sends a few messages of sizes around the buffer's through `rig`, interrupting
 /// each call after every `Output` step and making it again, with writes of `chunk`
