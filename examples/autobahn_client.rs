@@ -35,9 +35,9 @@ fn case_count(base: &str) -> Result<u32> {
 /// Echoes everything until the suite closes the connection (or the connection fails,
 /// which is what some cases expect).
 fn run_case(base: &str, case: u32, agent: &str) -> Result<()> {
-    let (mut rx, mut tx) = (vec![0u8; BUFFER], vec![0u8; BUFFER]);
     let url = format!("{base}/runCase?case={case}&agent={agent}");
-    let (mut ws, _) = net::connect(&url, &mut rx, &mut tx, &[])?;
+    // The connection owns its buffers (`Vec<u8>`): nothing outlives this function.
+    let (mut ws, _) = net::connect(&url, vec![0u8; BUFFER], vec![0u8; BUFFER], &[])?;
     let stream = ws
         .get_ref()
         .inner()
@@ -49,8 +49,8 @@ fn run_case(base: &str, case: u32, agent: &str) -> Result<()> {
     result
 }
 
-fn echo<T: embedded_io::Read + embedded_io::Write, R: MaskSource>(
-    ws: &mut ws13::blocking::WebSocket<'_, T, R>,
+fn echo<T: embedded_io::Read + embedded_io::Write, R: MaskSource, B: ws13::Buffer>(
+    ws: &mut ws13::blocking::WebSocket<'_, T, R, B>,
 ) -> core::result::Result<(), Error<T::Error>> {
     loop {
         let (event, mut writer) = ws.read_split()?;

@@ -88,6 +88,14 @@ pub use proto::{
     SendError,
 };
 
+/// Storage for a connection's receive or transmit buffer, which the drivers keep in the
+/// connection: a borrowed `&mut [u8]` (the default, as firmware with static buffers has
+/// it, at no cost), or an owned `Vec<u8>`, `Box<[u8]>` or array, so that the connection
+/// owns its buffers and can be returned from a function or moved into a thread.
+pub trait Buffer: AsRef<[u8]> + AsMut<[u8]> {}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]> + ?Sized> Buffer for B {}
+
 /// The outcome of a step that may need more input, as `httparse` has it: every parser
 /// and the connection's receive side return it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

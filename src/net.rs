@@ -6,6 +6,30 @@
 //! [`TcpStream`] whose reads can be bounded by a deadline, so that a client stalling in
 //! the handshake cannot hold a server thread however slowly it trickles bytes.
 //!
+//! # Buffers: borrowed or owned
+//!
+//! Every helper takes its buffers as any [`Buffer`]. Borrowed (`&mut rx[..]`, a `&mut`
+//! slice), the connection is a `WebSocket<'b, TcpTransport>` that lives within their
+//! scope. Owned (`vec![0u8; 16 * 1024]`), the connection owns them, allocated once, and
+//! `WebSocket<'static, TcpTransport, OsMask, Vec<u8>>` can be returned from a function
+//! or moved into a thread; [`WebSocket::into_parts`](crate::blocking::WebSocket::into_parts)
+//! gives them back. (A `&mut Vec<u8>` works too, as its own buffer type: a function
+//! that names the connection's type then names it with `&mut Vec<u8>`, or takes any
+//! `B: Buffer`.)
+//!
+//! ```no_run
+//! use ws13::blocking::WebSocket;
+//! use ws13::net::{self, OsMask, TcpTransport};
+//!
+//! fn open(url: &str) -> Result<WebSocket<'static, TcpTransport, OsMask, Vec<u8>>, ws13::Error<std::io::Error>> {
+//!     let (ws, _protocol) = net::connect(url, vec![0u8; 16 * 1024], vec![0u8; 16 * 1024], &[])?;
+//!     Ok(ws)
+//! }
+//! let mut ws = open("ws://127.0.0.1:9001/")?;
+//! std::thread::spawn(move || ws.send(ws13::Message::Text("from a thread")));
+//! # Ok::<(), ws13::Error<std::io::Error>>(())
+//! ```
+//!
 //! # TLS (`wss://`, `https://`), by composition
 //!
 //! ws13 has no TLS of its own: a TLS stream of the caller's (rustls' `StreamOwned`, say)
@@ -62,7 +86,8 @@ pub use embedded_io_adapters::std::FromStd;
 
 use crate::blocking::{Connected, Connecting, Incoming};
 use crate::handshake::client::{ClientRequest, Url, UrlError};
-use crate::{Error, MaskSource};
+use crate::handshake::server::RequestParser;
+use crate::{Buffer, Error, MaskSource};
 
 /// A TCP stream as an `embedded-io` transport. `S` is the stream itself or a reference
 /// to it: with `&TcpStream` the caller keeps the stream, to close it gracefully with
@@ -192,11 +217,12 @@ impl MaskSource for OsMask {
 
 /// Reads a request from a freshly accepted TCP stream (or a reference to one) into `rx`
 /// (see [`Incoming::read`]).
-pub fn accept<S: Borrow<TcpStream>>(
+pub fn accept<'b, S: Borrow<TcpStream>, B: Buffer>(
     stream: S,
-    rx: &mut [u8],
-) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
-    let mut incoming = Incoming::new(FromStd::new(DeadlineStream::new(stream)), rx);
+    rx: B,
+) -> Result<Incoming<'b, TcpTransport<S>, B>, Error<io::Error>> {
+    let stream = FromStd::new(DeadlineStream::new(stream));
+    let mut incoming = Incoming::with_buffer(stream, rx, RequestParser::new());
     incoming.read()?;
     Ok(incoming)
 }
@@ -205,12 +231,12 @@ pub fn accept<S: Borrow<TcpStream>>(
 /// stalls gets [`Error::Io`] with [`io::ErrorKind::TimedOut`]. The deadline is cleared
 /// once the request is in, and `idle` becomes the stream's read timeout for what follows
 /// (`None`: reads wait as long as it takes).
-pub fn accept_within<S: Borrow<TcpStream>>(
+pub fn accept_within<'b, S: Borrow<TcpStream>, B: Buffer>(
     stream: S,
-    rx: &mut [u8],
+    rx: B,
     timeout: Duration,
     idle: Option<Duration>,
-) -> Result<Incoming<'_, TcpTransport<S>>, Error<io::Error>> {
+) -> Result<Incoming<'b, TcpTransport<S>, B>, Error<io::Error>> {
     accept_layered(DeadlineStream::new(stream), |conn| conn, rx, timeout, idle)
 }
 
@@ -224,21 +250,22 @@ pub fn accept_within<S: Borrow<TcpStream>>(
 /// gets [`Error::Io`] with [`io::ErrorKind::TimedOut`] once `timeout` has passed. Once the
 /// request is in, the deadline is cleared and `idle` becomes the [`TcpStream`]'s read
 /// timeout (its write timeout is left as the caller set it).
-pub fn accept_layered<T, S, F>(
+pub fn accept_layered<'b, T, S, F, B>(
     stream: T,
     mut socket: F,
-    rx: &mut [u8],
+    rx: B,
     timeout: Duration,
     idle: Option<Duration>,
-) -> Result<Incoming<'_, FromStd<T>>, Error<io::Error>>
+) -> Result<Incoming<'b, FromStd<T>, B>, Error<io::Error>>
 where
     T: io::Read + io::Write,
+    B: Buffer,
     S: Borrow<TcpStream>,
     F: FnMut(&mut T) -> &mut DeadlineStream<S>,
 {
     let mut stream = stream;
     socket(&mut stream).set_deadline(Instant::now().checked_add(timeout));
-    let mut incoming = Incoming::new(FromStd::new(stream), rx);
+    let mut incoming = Incoming::with_buffer(FromStd::new(stream), rx, RequestParser::new());
     incoming.read()?;
     let conn = socket(incoming.get_mut().inner_mut());
     conn.set_deadline(None);
@@ -348,36 +375,36 @@ impl<'a> Options<'a> {
 /// Connects to a `ws://` URL, offering `protocols`, with [`Options::new`]'s timeouts;
 /// returns the connection and the index of the subprotocol the server chose. Masking
 /// keys come from [`OsMask`].
-pub fn connect<'b>(
+pub fn connect<'b, B: Buffer>(
     url: &str,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
+    rx: B,
+    tx: B,
     protocols: &[&str],
-) -> Result<Connected<'b, TcpTransport, OsMask>, Error<io::Error>> {
+) -> Result<Connected<'b, TcpTransport, OsMask, B>, Error<io::Error>> {
     connect_with(url, &Options::new().protocols(protocols), rx, tx)
 }
 
 /// Connects to a `ws://` URL as `options` say; returns the connection and the index of
 /// the subprotocol the server chose. A step that takes longer than its timeout fails
 /// with [`Error::Io`] of kind [`io::ErrorKind::TimedOut`].
-pub fn connect_with<'b>(
+pub fn connect_with<'b, B: Buffer>(
     url: &str,
     options: &Options<'_>,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
-) -> Result<Connected<'b, TcpTransport, OsMask>, Error<io::Error>> {
+    rx: B,
+    tx: B,
+) -> Result<Connected<'b, TcpTransport, OsMask, B>, Error<io::Error>> {
     open(url, options, rx, tx)?.finish()
 }
 
 /// [`connect_with`], stopping once the server has accepted: the returned handshake shows
 /// the server's response ([`Connecting::response`]: its headers, a `Set-Cookie`, say)
 /// before [`Connecting::finish`] gives the connection.
-pub fn open<'b, 'p>(
+pub fn open<'b, 'p, B: Buffer>(
     url: &'p str,
     options: &Options<'p>,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
-) -> Result<Connecting<'b, 'p, TcpTransport, OsMask>, Error<io::Error>> {
+    rx: B,
+    tx: B,
+) -> Result<Connecting<'b, 'p, TcpTransport, OsMask, B>, Error<io::Error>> {
     let url = Url::parse(url).map_err(Error::Url)?;
     let stream = connect_tcp(url.host, url.port, options.connect_timeout).map_err(Error::Io)?;
     open_layered(
@@ -396,16 +423,17 @@ pub fn open<'b, 'p>(
 /// reaches the [`DeadlineStream`] under the stream: `|tls| &mut tls.sock` for rustls'
 /// `StreamOwned`. [`Options::connect_timeout`] is the caller's to apply when it connects
 /// ([`connect_tcp`]); the other options are applied as [`connect_with`] applies them.
-pub fn connect_layered<'b, T, S, F>(
+pub fn connect_layered<'b, T, S, F, B>(
     stream: T,
     socket: F,
     url: &Url<'_>,
     options: &Options<'_>,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
-) -> Result<Connected<'b, FromStd<T>, OsMask>, Error<io::Error>>
+    rx: B,
+    tx: B,
+) -> Result<Connected<'b, FromStd<T>, OsMask, B>, Error<io::Error>>
 where
     T: io::Read + io::Write,
+    B: Buffer,
     S: Borrow<TcpStream>,
     F: FnMut(&mut T) -> &mut DeadlineStream<S>,
 {
@@ -419,16 +447,17 @@ where
 /// [`DeadlineStream`] before anything is written, so it bounds the TLS handshake as well
 /// as the HTTP upgrade; once the server has accepted it is cleared, and the
 /// [`TcpStream`]'s read and write timeouts are set from `options`.
-pub fn open_layered<'b, 'p, T, S, F>(
+pub fn open_layered<'b, 'p, T, S, F, B>(
     stream: T,
     mut socket: F,
     url: &Url<'p>,
     options: &Options<'p>,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
-) -> Result<Connecting<'b, 'p, FromStd<T>, OsMask>, Error<io::Error>>
+    rx: B,
+    tx: B,
+) -> Result<Connecting<'b, 'p, FromStd<T>, OsMask, B>, Error<io::Error>>
 where
     T: io::Read + io::Write,
+    B: Buffer,
     S: Borrow<TcpStream>,
     F: FnMut(&mut T) -> &mut DeadlineStream<S>,
 {
@@ -441,7 +470,8 @@ where
     let request = ClientRequest::for_url(url)
         .protocols(options.protocols)
         .headers(options.headers);
-    let mut connecting = Connecting::new(FromStd::new(stream), rx, tx, &request, OsMask::new())?;
+    let stream = FromStd::new(stream);
+    let mut connecting = Connecting::with_buffers(stream, rx, tx, &request, OsMask::new())?;
     connecting.handshake()?;
     let conn = socket(connecting.get_mut().inner_mut());
     conn.set_deadline(None);

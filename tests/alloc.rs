@@ -204,12 +204,13 @@ fn tcp_message_loop_allocates_nothing() {
         report.send((made, messages - WARM_UP)).unwrap();
     });
 
-    let (mut rx, mut tx) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
-    let (mut ws, _) = ws13::net::connect(&url, &mut rx, &mut tx, &[]).unwrap();
+    // The client owns its buffers (allocated once, here).
+    let (rx, tx) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let (mut ws, _) = ws13::net::connect(&url, rx, tx, &[]).unwrap();
     let payloads = payloads();
     let mut reply = vec![0u8; 128 * 1024];
-    let mut exchange = |ws: &mut WebSocket<'_, ws13::net::TcpTransport, ws13::net::OsMask>,
-                        i: usize| {
+    type Owned = WebSocket<'static, ws13::net::TcpTransport, ws13::net::OsMask, Vec<u8>>;
+    let mut exchange = |ws: &mut Owned, i: usize| {
         let payload = &payloads[i % payloads.len()];
         ws.send(Message::Binary(payload)).unwrap();
         match ws.read_message(&mut reply).unwrap() {

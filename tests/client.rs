@@ -83,7 +83,7 @@ fn serve_one(
     thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let (mut rx, mut tx) = (vec![0u8; 64 * 1024], vec![0u8; 4096]);
-        let incoming = net::accept(&stream, &mut rx).unwrap();
+        let incoming = net::accept(&stream, &mut rx[..]).unwrap();
         let mut ws = incoming.accept_with(&mut tx, None, headers).unwrap();
         then(&mut ws);
     })

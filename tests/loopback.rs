@@ -1,4 +1,5 @@
-//! Client and server over real loopback TCP sockets (127.0.0.1), through the `net` helpers.
+//! Client and server over real loopback TCP sockets (127.0.0.1), through the `net` helpers
+//! and, on tokio, the async driver.
 
 use std::net::TcpListener;
 use std::thread;
@@ -124,4 +125,134 @@ fn handshake_deadline_stops_a_trickling_client() {
     }
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
     client.join().unwrap();
+}
+
+/// A client connection that owns its buffers: made in a function and returned.
+fn open_owned(
+    url: &str,
+) -> Result<ws13::blocking::WebSocket<'static, net::TcpTransport, net::OsMask, Vec<u8>>, String> {
+    let (ws, _) =
+        net::connect(url, vec![0u8; 2048], vec![0u8; 1024], &[]).map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+/// Connections that own their buffers (`Vec<u8>`) are returned from functions and moved
+/// into threads, in both roles, with no scope and nothing leaked.
+#[test]
+fn connections_that_own_their_buffers_move_into_threads() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = thread::spawn(move || -> Result<u32, String> {
+        let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+        let incoming = net::accept(stream, vec![0u8; 1024]).map_err(|e| e.to_string())?;
+        let ws = incoming
+            .accept(vec![0u8; 4096], None)
+            .map_err(|e| e.to_string())?;
+        // The open connection, buffers and all, moves into a thread of its own.
+        let echo = thread::spawn(move || -> Result<u32, String> {
+            let mut ws = ws;
+            let mut echoed = 0;
+            loop {
+                let (event, mut w) = ws.read_split().map_err(|e| e.to_string())?;
+                match event {
+                    Event::Data(p) => {
+                        w.write_fragment(p.kind, p.payload, p.last)
+                            .map_err(|e| e.to_string())?;
+                        echoed += u32::from(p.last);
+                    }
+                    Event::Close(_) => return Ok(echoed),
+                    Event::Ping(_) | Event::Pong(_) => {}
+                }
+            }
+        });
+        echo.join()
+            .map_err(|_| "echo thread panicked".to_string())?
+    });
+    let ws = open_owned(&url).unwrap();
+    let client = thread::spawn(move || {
+        let mut ws = ws;
+        let mut reply = [0u8; 4096];
+        for size in [0usize, 1, 125, 126, 2000, 3000] {
+            let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            ws.send(Message::Binary(&payload)).unwrap();
+            match ws.read_message(&mut reply).unwrap() {
+                Message::Binary(b) => assert_eq!(b, &payload[..], "size {size}"),
+                other => panic!("size {size}: {other:?}"),
+            }
+        }
+        ws.close(CloseCode::NORMAL, "done").unwrap();
+        // The buffers come back with the transport.
+        let (_, rx, tx) = ws.into_parts();
+        (rx.len(), tx.len())
+    });
+    assert_eq!(client.join().unwrap(), (2048, 1024));
+    assert_eq!(server.join().unwrap(), Ok(6));
+}
+
+/// The same through the async driver on tokio: connections that own their buffers are
+/// spawned as tasks of their own (`tokio::spawn` needs `'static + Send`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_connections_that_own_their_buffers_are_spawned() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use ws13::handshake::client::{ClientRequest, Url};
+    use ws13::handshake::server::RequestParser;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let io = FromTokio::new(stream);
+        let mut incoming =
+            ws13::asynch::Incoming::with_buffer(io, vec![0u8; 1024], RequestParser::new());
+        assert!(incoming.read().await.unwrap().is_upgrade());
+        let ws = incoming.accept(vec![0u8; 4096], None).unwrap();
+        tokio::spawn(async move {
+            let mut ws = ws;
+            let mut echoed = 0u32;
+            loop {
+                let (event, mut w) = ws.read_split().await.unwrap();
+                match event {
+                    Event::Data(p) => {
+                        w.write_fragment(p.kind, p.payload, p.last).await.unwrap();
+                        echoed += u32::from(p.last);
+                    }
+                    Event::Close(_) => return echoed,
+                    Event::Ping(_) | Event::Pong(_) => {}
+                }
+            }
+        })
+        .await
+        .unwrap()
+    });
+    let parsed = Url::parse(&url).unwrap();
+    let stream = tokio::net::TcpStream::connect((parsed.host, parsed.port))
+        .await
+        .unwrap();
+    let request = ClientRequest::for_url(&parsed);
+    let connecting = ws13::asynch::Connecting::with_buffers(
+        FromTokio::new(stream),
+        vec![0u8; 2048],
+        vec![0u8; 1024],
+        &request,
+        ws13_testkit::TestMask(7),
+    )
+    .unwrap();
+    let (ws, _) = connecting.finish().await.unwrap();
+    let client = tokio::spawn(async move {
+        let mut ws = ws;
+        let mut reply = [0u8; 4096];
+        for size in [0usize, 1, 125, 126, 2000, 3000] {
+            let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            ws.send(Message::Binary(&payload)).await.unwrap();
+            match ws.read_message(&mut reply).await.unwrap() {
+                Message::Binary(b) => assert_eq!(b, &payload[..], "size {size}"),
+                other => panic!("size {size}: {other:?}"),
+            }
+        }
+        ws.close(CloseCode::NORMAL, "done").await.unwrap();
+        let (_, rx, tx) = ws.into_parts();
+        (rx.len(), tx.len())
+    });
+    assert_eq!(client.await.unwrap(), (2048, 1024));
+    assert_eq!(server.await.unwrap(), 6);
 }

@@ -86,7 +86,7 @@ fn serve<R>(
     let incoming = net::accept_layered(
         tls,
         |tls| &mut tls.sock,
-        &mut rx,
+        &mut rx[..],
         deadline,
         Some(Duration::from_secs(10)),
     )?;

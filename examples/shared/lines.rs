@@ -22,10 +22,11 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the conversation until the close handshake is done (`Ok`), or the server closes
 /// or the connection fails (`Err`, saying why).
-pub fn chat<T, M>(ws: &mut WebSocket<'_, T, M>) -> Result<(), String>
+pub fn chat<T, M, B>(ws: &mut WebSocket<'_, T, M, B>) -> Result<(), String>
 where
     T: Read + embedded_io::Write + ErrorType<Error = std::io::Error>,
     M: MaskSource,
+    B: ws13::Buffer,
 {
     // Standard input is read on its own thread; the connection is polled here.
     let (lines_tx, lines) = mpsc::channel::<String>();

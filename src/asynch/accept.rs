@@ -1,11 +1,13 @@
 //! The server's side of the handshake over an async transport.
 
+use core::marker::PhantomData;
+
 use embedded_io_async::{Read, Write};
 
 use super::WebSocket;
 use crate::handshake::server::{self, Handshake, Request, RequestError, RequestParser, Step};
 use crate::proto::{NoMask, MIN_BUFFER};
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// A client's request on a server's async transport: read it with [`Incoming::read`],
 /// then accept it, answer it or refuse it (see [`crate::blocking::Incoming`]).
@@ -20,11 +22,14 @@ use crate::Error;
 /// let mut ws = incoming.accept(&mut tx, None)?;
 /// # Ok(()) }
 /// ```
+///
+/// Its buffers are `&'b mut [u8]` unless `B` says otherwise (see [`Buffer`]).
 #[derive(Debug)]
-pub struct Incoming<'b, T> {
+pub struct Incoming<'b, T, B = &'b mut [u8]> {
     io: T,
-    rx: &'b mut [u8],
+    rx: B,
     hs: Handshake,
+    buffers: PhantomData<&'b mut [u8]>,
 }
 
 impl<'b, T: Read + Write> Incoming<'b, T> {
@@ -36,10 +41,19 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
 
     /// [`Incoming::new`] with a parser of the caller's (for its limits).
     pub fn with_parser(io: T, rx: &'b mut [u8], parser: RequestParser) -> Self {
+        Self::with_buffer(io, rx, parser)
+    }
+}
+
+impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
+    /// [`Incoming::with_parser`] with a receive buffer of any [`Buffer`] type (an owned
+    /// `Vec<u8>`, say; `accept` then takes a transmit buffer of the same type).
+    pub fn with_buffer(io: T, rx: B, parser: RequestParser) -> Self {
         Incoming {
             io,
             rx,
             hs: Handshake::new(parser),
+            buffers: PhantomData,
         }
     }
 
@@ -53,16 +67,16 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
     /// timeout, it goes on where it stopped when called again. A receive buffer smaller
     /// than [`MIN_BUFFER`] is refused ([`Error::BufferTooSmall`]).
     pub async fn read(&mut self) -> Result<Request<'_>, Error<T::Error>> {
-        if self.rx.len() < MIN_BUFFER {
+        if self.rx.as_ref().len() < MIN_BUFFER {
             return Err(Error::BufferTooSmall);
         }
         loop {
-            match self.hs.poll(self.rx) {
-                Step::Request => return Ok(self.hs.request(self.rx)),
+            match self.hs.poll(self.rx.as_mut()) {
+                Step::Request => return Ok(self.hs.request(self.rx.as_ref())),
                 Step::Read => {
-                    let buf = self.hs.read_buffer(self.rx);
+                    let buf = self.hs.read_buffer(self.rx.as_mut());
                     match self.io.read(buf).await.map_err(Error::Io)? {
-                        0 => self.hs.received_eof(self.rx),
+                        0 => self.hs.received_eof(self.rx.as_mut()),
                         n => self.hs.received(n),
                     }
                 }
@@ -76,7 +90,7 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
 
     /// The request, once [`Incoming::read`] has returned it.
     pub fn request(&self) -> Request<'_> {
-        self.hs.request(self.rx)
+        self.hs.request(self.rx.as_ref())
     }
 
     /// The transport, mutably (to change its timeouts, say).
@@ -91,7 +105,7 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
 
     /// Gives up the request, returning the transport and the receive buffer, to serve
     /// another connection with the same buffer.
-    pub fn into_parts(self) -> (T, &'b mut [u8]) {
+    pub fn into_parts(self) -> (T, B) {
         (self.io, self.rx)
     }
 
@@ -103,20 +117,20 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
     /// the application's error: the client gets a 500 and the error is returned.
     pub fn accept(
         self,
-        tx: &'b mut [u8],
+        tx: B,
         protocol: Option<&str>,
-    ) -> Result<WebSocket<'b, T>, Error<T::Error>> {
+    ) -> Result<WebSocket<'b, T, NoMask, B>, Error<T::Error>> {
         self.accept_with(tx, protocol, &[])
     }
 
     /// [`Incoming::accept`], adding `headers` to the 101 response (a `Set-Cookie`, say).
     pub fn accept_with(
         mut self,
-        tx: &'b mut [u8],
+        mut tx: B,
         protocol: Option<&str>,
         headers: &[(&str, &str)],
-    ) -> Result<WebSocket<'b, T>, Error<T::Error>> {
-        let request = self.hs.request(self.rx);
+    ) -> Result<WebSocket<'b, T, NoMask, B>, Error<T::Error>> {
+        let request = self.hs.request(self.rx.as_ref());
         let written = if !request.is_upgrade() {
             let refused = request.check_upgrade().err();
             Err(Error::Request(
@@ -124,10 +138,10 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
             ))
         } else if protocol.is_some_and(|p| !request.offers_protocol(p)) {
             Err(Error::InvalidHeader)
-        } else if self.rx.len() < MIN_BUFFER {
+        } else if self.rx.as_ref().len() < MIN_BUFFER {
             Err(Error::BufferTooSmall)
         } else {
-            server::write_accept(tx, &request, protocol, headers).map_err(Error::from)
+            server::write_accept(tx.as_mut(), &request, protocol, headers).map_err(Error::from)
         };
         let queued = match written {
             Ok(len) => len,
@@ -135,12 +149,12 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
                 // Not the client's fault: tell it so, as well as the transport allows.
                 // (Not awaited: no I/O in `accept`. The transport's owner may still
                 // send it with `respond`, which goes on from here.)
-                let _ = self.hs.respond(self.rx, 500, &[], 0);
+                let _ = self.hs.respond(self.rx.as_mut(), 500, &[], 0);
                 return Err(e);
             }
         };
         let leftover = self.hs.leftover();
-        WebSocket::from_upgraded(self.io, self.rx, leftover, tx, queued, NoMask)
+        WebSocket::from_parts(self.io, self.rx, leftover, tx, queued, NoMask)
     }
 
     /// Refuses the request with `status` and an empty body.
@@ -158,9 +172,10 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), Error<T::Error>> {
-        self.hs.respond(self.rx, status, headers, body.len())?;
+        self.hs
+            .respond(self.rx.as_mut(), status, headers, body.len())?;
         loop {
-            match self.hs.poll(self.rx) {
+            match self.hs.poll(self.rx.as_mut()) {
                 Step::Write => self.write_output(body).await?,
                 Step::Responded => return self.io.flush().await.map_err(Error::Io),
                 Step::Refused(e) => return Err(Error::Request(e)),
@@ -173,7 +188,7 @@ impl<'b, T: Read + Write> Incoming<'b, T> {
     /// Writes what the handshake has to send, until it is all out.
     async fn write_output(&mut self, body: &[u8]) -> Result<(), Error<T::Error>> {
         loop {
-            let out = self.hs.output(self.rx, body);
+            let out = self.hs.output(self.rx.as_mut(), body);
             if out.is_empty() {
                 return self.io.flush().await.map_err(Error::Io);
             }

@@ -1,38 +1,36 @@
 //! A connection's two halves, for two tasks.
 
+use core::marker::PhantomData;
+
 use embedded_io_async::{Read, Write};
 
 use super::{is_timeout, Writer};
 use crate::frame::CloseCode;
 use crate::proto::{Inbound, Masking, Outbound, RawEvent, RawMessage, Role, Shared};
-use crate::{CloseFrame, Error, Event, Message, Status};
+use crate::{Buffer, CloseFrame, Error, Event, Message, Status};
 
 /// The receiving half of a split connection (see [`super::WebSocket::split`]): reads
 /// events and whole messages; what they call for (a pong, the close echo) goes to the
 /// writer through the [`Shared`] state.
 #[derive(Debug)]
-pub struct Reader<'b, 's, R> {
+pub struct Reader<'b, 's, R, B = &'b mut [u8]> {
     io: R,
-    rx: &'b mut [u8],
+    rx: B,
     inbound: Inbound,
     shared: &'s Shared,
     role: Role,
+    buffer: PhantomData<&'b mut [u8]>,
 }
 
-impl<'b, 's, R: Read> Reader<'b, 's, R> {
-    pub(crate) fn new(
-        io: R,
-        rx: &'b mut [u8],
-        inbound: Inbound,
-        shared: &'s Shared,
-        role: Role,
-    ) -> Self {
+impl<'b, 's, R: Read, B: Buffer> Reader<'b, 's, R, B> {
+    pub(crate) fn new(io: R, rx: B, inbound: Inbound, shared: &'s Shared, role: Role) -> Self {
         Reader {
             io,
             rx,
             inbound,
             shared,
             role,
+            buffer: PhantomData,
         }
     }
 
@@ -45,13 +43,16 @@ impl<'b, 's, R: Read> Reader<'b, 's, R> {
     pub async fn read(&mut self) -> Result<Event<'_>, Error<R::Error>> {
         let raw = loop {
             let mut answers = self.shared;
-            match self.inbound.poll_event(self.role, self.rx, &mut answers) {
+            match self
+                .inbound
+                .poll_event(self.role, self.rx.as_mut(), &mut answers)
+            {
                 Ok(Status::Complete(raw)) => break raw,
                 Ok(Status::Partial) => self.fill().await?,
                 Err(e) => return Err(e.into_io()),
             }
         };
-        Ok(RawEvent::resolve(raw, self.rx))
+        Ok(RawEvent::resolve(raw, self.rx.as_mut()))
     }
 
     /// Reads a whole message into `buf` (at least 125 bytes); see
@@ -64,7 +65,7 @@ impl<'b, 's, R: Read> Reader<'b, 's, R> {
             let mut answers = self.shared;
             match self
                 .inbound
-                .poll_message(self.role, self.rx, &mut answers, buf)
+                .poll_message(self.role, self.rx.as_mut(), &mut answers, buf)
             {
                 Ok(Status::Complete(raw)) => return Ok(RawMessage::resolve(raw, buf)),
                 Ok(Status::Partial) => self.fill().await?,
@@ -74,7 +75,7 @@ impl<'b, 's, R: Read> Reader<'b, 's, R> {
     }
 
     async fn fill(&mut self) -> Result<(), Error<R::Error>> {
-        let buf = self.inbound.read_buffer(self.rx);
+        let buf = self.inbound.read_buffer(self.rx.as_mut());
         match self.io.read(buf).await {
             Ok(0) => {
                 self.shared.broken();
@@ -97,26 +98,28 @@ impl<'b, 's, R: Read> Reader<'b, 's, R> {
 /// The sending half of a split connection (see [`super::WebSocket::split`]): sends, and
 /// answers for the reader (pongs, the close echo) on every write and flush.
 #[derive(Debug)]
-pub struct SplitWriter<'b, 's, W, M> {
+pub struct SplitWriter<'b, 's, W, M, B = &'b mut [u8]> {
     io: W,
-    tx: &'b mut [u8],
+    tx: B,
     out: Outbound<M>,
     shared: &'s Shared,
+    buffer: PhantomData<&'b mut [u8]>,
 }
 
-impl<'b, 's, W: Write, M: Masking> SplitWriter<'b, 's, W, M> {
-    pub(crate) fn new(io: W, tx: &'b mut [u8], out: Outbound<M>, shared: &'s Shared) -> Self {
+impl<'b, 's, W: Write, M: Masking, B: Buffer> SplitWriter<'b, 's, W, M, B> {
+    pub(crate) fn new(io: W, tx: B, out: Outbound<M>, shared: &'s Shared) -> Self {
         SplitWriter {
             io,
             tx,
             out,
             shared,
+            buffer: PhantomData,
         }
     }
 
     /// A handle for every send operation ([`Writer`]).
     pub fn writer(&mut self) -> Writer<'_, W, M, &'s Shared> {
-        Writer::new(&mut self.io, self.tx, &mut self.out, self.shared)
+        Writer::new(&mut self.io, self.tx.as_mut(), &mut self.out, self.shared)
     }
 
     /// The state shared with the reader: await [`Shared::owed`] to learn when there is

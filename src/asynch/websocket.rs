@@ -1,5 +1,6 @@
 //! An open connection over an async transport.
 
+use core::marker::PhantomData;
 use core::ops::Range;
 
 use embedded_io_async::{Read, Write};
@@ -9,24 +10,26 @@ use crate::frame::CloseCode;
 #[cfg(feature = "heapless")]
 use crate::proto::Owned;
 use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, Shared, MIN_BUFFER};
-use crate::{CloseFrame, Error, Event, Message, Status};
+use crate::{Buffer, CloseFrame, Error, Event, Message, Status};
 
 /// An event and a writer for answering it: see [`WebSocket::read_split`].
 pub type Split<'a, T, M> = (Event<'a>, Writer<'a, T, M>);
 
 /// An open WebSocket connection over async transport `T`: a server's with [`NoMask`], a
 /// client's with a [`crate::MaskSource`]. The blocking [`crate::blocking::WebSocket`]'s
-/// operations, awaited.
+/// operations, awaited. Its buffers are `&'b mut [u8]` unless `B` says otherwise (see
+/// [`Buffer`]).
 #[derive(Debug)]
-pub struct WebSocket<'b, T, M = NoMask> {
+pub struct WebSocket<'b, T, M = NoMask, B = &'b mut [u8]> {
     io: T,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
+    rx: B,
+    tx: B,
     conn: Connection<M>,
     /// What a read took from the core and hands out once the answer it owes (the close
     /// echo, the close that fails the connection) is flushed: a read future dropped in
     /// that flush leaves it here for the same call made again.
     held: Held,
+    buffers: PhantomData<&'b mut [u8]>,
 }
 
 /// See [`WebSocket`]'s `held`.
@@ -52,11 +55,27 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         queued: usize,
         masks: M,
     ) -> Result<Self, Error<T::Error>> {
-        if rx.len() < MIN_BUFFER
-            || tx.len() < MIN_BUFFER
-            || received.end > rx.len()
+        Self::from_parts(io, rx, received, tx, queued, masks)
+    }
+}
+
+impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
+    /// [`WebSocket::from_upgraded`] with buffers of any [`Buffer`] type (owned
+    /// `Vec<u8>`s, say); the converse of [`WebSocket::into_parts`].
+    pub fn from_parts(
+        io: T,
+        rx: B,
+        received: Range<usize>,
+        tx: B,
+        queued: usize,
+        masks: M,
+    ) -> Result<Self, Error<T::Error>> {
+        let (rx_len, tx_len) = (rx.as_ref().len(), tx.as_ref().len());
+        if rx_len < MIN_BUFFER
+            || tx_len < MIN_BUFFER
+            || received.end > rx_len
             || received.start > received.end
-            || queued > tx.len()
+            || queued > tx_len
         {
             return Err(Error::BufferTooSmall);
         }
@@ -67,6 +86,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
             tx,
             conn,
             held: Held::None,
+            buffers: PhantomData,
         })
     }
 
@@ -88,7 +108,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// Gives up the connection, returning its transport and its receive and transmit
     /// buffers, to serve another connection with the same buffers (static ones in
     /// firmware, say). Whatever they still hold is abandoned.
-    pub fn into_parts(self) -> (T, &'b mut [u8], &'b mut [u8]) {
+    pub fn into_parts(self) -> (T, B, B) {
         (self.io, self.rx, self.tx)
     }
 
@@ -110,13 +130,13 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// A handle for sending.
     pub fn writer(&mut self) -> Writer<'_, T, M> {
         let (_, out) = self.conn.sides();
-        Writer::new(&mut self.io, self.tx, out, ())
+        Writer::new(&mut self.io, self.tx.as_mut(), out, ())
     }
 
     /// Reads the next event (see [`crate::blocking::WebSocket::read`]).
     pub async fn read(&mut self) -> Result<Event<'_>, Error<T::Error>> {
         let raw = self.next_raw().await?;
-        Ok(raw.resolve(self.rx))
+        Ok(raw.resolve(self.rx.as_mut()))
     }
 
     /// Like [`WebSocket::read`], and also returns a [`Writer`], so that the event's bytes
@@ -124,8 +144,8 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     pub async fn read_split(&mut self) -> Result<Split<'_, T, M>, Error<T::Error>> {
         let raw = self.next_raw().await?;
         let (_, out) = self.conn.sides();
-        let writer = Writer::new(&mut self.io, self.tx, out, ());
-        Ok((raw.resolve(self.rx), writer))
+        let writer = Writer::new(&mut self.io, self.tx.as_mut(), out, ());
+        Ok((raw.resolve(self.rx.as_mut()), writer))
     }
 
     /// Reads a whole message into `buf` (at least 125 bytes); see
@@ -148,7 +168,10 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
                     _ => RawMessage::Close(0),
                 });
             }
-            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
+            match self
+                .conn
+                .poll_message_raw(self.rx.as_mut(), self.tx.as_mut(), buf)
+            {
                 Ok(Status::Complete(raw @ (RawMessage::Close(_) | RawMessage::CloseWith(..)))) => {
                     self.held = Held::Message(raw);
                 }
@@ -185,7 +208,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         Some(match (held, buf) {
             (Held::Error(p), _) => Err(Error::Protocol(p)),
             (Held::Event(RawEvent::Close(code, span)), Some(buf)) => {
-                let reason = span.of(self.rx);
+                let reason = span.of(self.rx.as_mut());
                 let n = reason.len().min(buf.len());
                 if let (Some(dst), Some(src)) = (buf.get_mut(..n), reason.get(..n)) {
                     dst.copy_from_slice(src);
@@ -228,7 +251,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
                     _ => RawEvent::Close(None, crate::proto::EMPTY_SPAN),
                 });
             }
-            match self.conn.poll_raw(self.rx, self.tx) {
+            match self.conn.poll_raw(self.rx.as_mut(), self.tx.as_mut()) {
                 Ok(Status::Complete(raw @ RawEvent::Close(..))) => self.held = Held::Event(raw),
                 Ok(Status::Complete(raw)) => return Ok(raw),
                 Ok(Status::Partial) => self.wait().await?,
@@ -245,7 +268,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         if self.conn.wants_transmit() || self.conn.wants_flush() {
             return self.flush().await;
         }
-        let buf = self.conn.read_buffer(self.rx);
+        let buf = self.conn.read_buffer(self.rx.as_mut());
         match self.io.read(buf).await {
             Ok(0) => {
                 self.conn.received_eof();
@@ -279,7 +302,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         let (_, out) = self.conn.sides();
         Out {
             io: &mut self.io,
-            tx: self.tx,
+            tx: self.tx.as_mut(),
             out,
             answers: (),
         }
@@ -333,7 +356,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         self,
         shared: &'s Shared,
         split: impl FnOnce(T) -> (R, W),
-    ) -> (Reader<'b, 's, R>, SplitWriter<'b, 's, W, M>) {
+    ) -> (Reader<'b, 's, R, B>, SplitWriter<'b, 's, W, M, B>) {
         let (inbound, outbound) = self.conn.into_sides();
         if outbound.wants_transmit() {
             // The handshake's response, say: the writer's first flush sends it.

@@ -1,15 +1,17 @@
 //! The client's side of the handshake over a blocking transport.
 
+use core::marker::PhantomData;
+
 use embedded_io::{Read, Write};
 
 use super::WebSocket;
 use crate::handshake::client::{ClientRequest, Handshake, Response, Step};
 use crate::proto::{MaskSource, MIN_BUFFER};
-use crate::Error;
+use crate::{Buffer, Error};
 
 /// A client connection and the index, in the offered list, of the subprotocol the
 /// server chose: see [`connect`].
-pub type Connected<'b, T, R> = (WebSocket<'b, T, R>, Option<usize>);
+pub type Connected<'b, T, R, B = &'b mut [u8]> = (WebSocket<'b, T, R, B>, Option<usize>);
 
 /// Opens a client connection over a transport that blocks: sends `request` (with a key
 /// from `masks`) from `tx`, then reads and checks the response into `rx`. Returns the
@@ -27,15 +29,17 @@ pub fn connect<'b, T: Read + Write, R: MaskSource>(
 
 /// A client's opening handshake in progress: [`Connecting::handshake`] runs it, and can
 /// be called again after a timeout; [`Connecting::finish`] then gives the connection.
-/// `'p` is the lifetime of the offered subprotocols' list.
+/// `'p` is the lifetime of the offered subprotocols' list; the buffers are
+/// `&'b mut [u8]` unless `B` says otherwise (see [`Buffer`]).
 #[derive(Debug)]
-pub struct Connecting<'b, 'p, T, R> {
+pub struct Connecting<'b, 'p, T, R, B = &'b mut [u8]> {
     io: T,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
+    rx: B,
+    tx: B,
     hs: Handshake,
     offered: &'p [&'p str],
     masks: R,
+    buffers: PhantomData<&'b mut [u8]>,
 }
 
 impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
@@ -48,14 +52,28 @@ impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
         rx: &'b mut [u8],
         tx: &'b mut [u8],
         request: &ClientRequest<'p>,
+        masks: R,
+    ) -> Result<Self, Error<T::Error>> {
+        Self::with_buffers(io, rx, tx, request, masks)
+    }
+}
+
+impl<'b, 'p, T: Read + Write, R: MaskSource, B: Buffer> Connecting<'b, 'p, T, R, B> {
+    /// [`Connecting::new`] with buffers of any [`Buffer`] type (owned `Vec<u8>`s, say),
+    /// for a connection that owns them.
+    pub fn with_buffers(
+        io: T,
+        rx: B,
+        mut tx: B,
+        request: &ClientRequest<'p>,
         mut masks: R,
     ) -> Result<Self, Error<T::Error>> {
-        if rx.len() < MIN_BUFFER || tx.len() < MIN_BUFFER {
+        if rx.as_ref().len() < MIN_BUFFER || tx.as_ref().len() < MIN_BUFFER {
             return Err(Error::BufferTooSmall);
         }
         let mut nonce = [0u8; 16];
         masks.fill(&mut nonce);
-        let hs = Handshake::new(request, tx, nonce)?;
+        let hs = Handshake::new(request, tx.as_mut(), nonce)?;
         Ok(Connecting {
             io,
             rx,
@@ -63,6 +81,7 @@ impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
             hs,
             offered: request.protocols,
             masks,
+            buffers: PhantomData,
         })
     }
 
@@ -73,22 +92,22 @@ impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
         loop {
             match self
                 .hs
-                .poll(self.rx, self.offered)
+                .poll(self.rx.as_mut(), self.offered)
                 .map_err(Error::Handshake)?
             {
                 Step::Accepted(accepted) => return Ok(accepted.protocol),
                 Step::Write => {
-                    let out = self.hs.output(self.tx);
+                    let out = self.hs.output(self.tx.as_mut());
                     match self.io.write(out).map_err(Error::Io)? {
                         0 => return Err(Error::Eof),
                         n => self.hs.wrote(n),
                     }
-                    if self.hs.output(self.tx).is_empty() {
+                    if self.hs.output(self.tx.as_mut()).is_empty() {
                         self.io.flush().map_err(Error::Io)?;
                     }
                 }
                 Step::Read => {
-                    let buf = self.hs.read_buffer(self.rx);
+                    let buf = self.hs.read_buffer(self.rx.as_mut());
                     match self.io.read(buf).map_err(Error::Io)? {
                         0 => self.hs.received_eof(),
                         n => self.hs.received(n),
@@ -100,17 +119,17 @@ impl<'b, 'p, T: Read + Write, R: MaskSource> Connecting<'b, 'p, T, R> {
 
     /// Finishes the handshake ([`Connecting::handshake`]) and returns the connection and
     /// the chosen subprotocol's index.
-    pub fn finish(mut self) -> Result<Connected<'b, T, R>, Error<T::Error>> {
+    pub fn finish(mut self) -> Result<Connected<'b, T, R, B>, Error<T::Error>> {
         let protocol = self.handshake()?;
         let leftover = self.hs.leftover();
-        let ws = WebSocket::from_upgraded(self.io, self.rx, leftover, self.tx, 0, self.masks)?;
+        let ws = WebSocket::from_parts(self.io, self.rx, leftover, self.tx, 0, self.masks)?;
         Ok((ws, protocol))
     }
 
     /// The server's response, once [`Connecting::handshake`] has returned: its headers
     /// (a `Set-Cookie`, say) are here until [`Connecting::finish`].
     pub fn response(&self) -> Option<Response<'_>> {
-        self.hs.response(self.rx)
+        self.hs.response(self.rx.as_ref())
     }
 
     /// The transport, mutably (to change its timeouts, say).

@@ -1,5 +1,6 @@
 //! An open connection over a blocking transport.
 
+use core::marker::PhantomData;
 use core::ops::Range;
 
 use embedded_io::{Read, Write};
@@ -9,19 +10,24 @@ use crate::frame::CloseCode;
 #[cfg(feature = "heapless")]
 use crate::proto::Owned;
 use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, MIN_BUFFER};
-use crate::{CloseFrame, Error, Event, Message, Status};
+use crate::{Buffer, CloseFrame, Error, Event, Message, Status};
 
 /// An event and a writer for answering it: see [`WebSocket::read_split`].
 pub type Split<'a, T, M> = (Event<'a>, Writer<'a, T, M>);
 
 /// An open WebSocket connection over transport `T`: a server's with [`NoMask`], a
 /// client's with a [`super::MaskSource`] for its masking keys.
+///
+/// Its buffers are `&'b mut [u8]` unless `B` says otherwise: with `B = Vec<u8>` (say)
+/// the connection owns them, and `WebSocket<'static, T, M, Vec<u8>>` can be returned
+/// from a function or moved into a thread (see [`Buffer`]).
 #[derive(Debug)]
-pub struct WebSocket<'b, T, M = NoMask> {
+pub struct WebSocket<'b, T, M = NoMask, B = &'b mut [u8]> {
     io: T,
-    rx: &'b mut [u8],
-    tx: &'b mut [u8],
+    rx: B,
+    tx: B,
     conn: Connection<M>,
+    buffers: PhantomData<&'b mut [u8]>,
 }
 
 impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
@@ -36,16 +42,38 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         queued: usize,
         masks: M,
     ) -> Result<Self, Error<T::Error>> {
-        if rx.len() < MIN_BUFFER
-            || tx.len() < MIN_BUFFER
-            || received.end > rx.len()
+        Self::from_parts(io, rx, received, tx, queued, masks)
+    }
+}
+
+impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
+    /// [`WebSocket::from_upgraded`] with buffers of any [`Buffer`] type (owned
+    /// `Vec<u8>`s, say); the converse of [`WebSocket::into_parts`].
+    pub fn from_parts(
+        io: T,
+        rx: B,
+        received: Range<usize>,
+        tx: B,
+        queued: usize,
+        masks: M,
+    ) -> Result<Self, Error<T::Error>> {
+        let (rx_len, tx_len) = (rx.as_ref().len(), tx.as_ref().len());
+        if rx_len < MIN_BUFFER
+            || tx_len < MIN_BUFFER
+            || received.end > rx_len
             || received.start > received.end
-            || queued > tx.len()
+            || queued > tx_len
         {
             return Err(Error::BufferTooSmall);
         }
         let conn = Connection::with_buffered(masks, received, queued);
-        Ok(WebSocket { io, rx, tx, conn })
+        Ok(WebSocket {
+            io,
+            rx,
+            tx,
+            conn,
+            buffers: PhantomData,
+        })
     }
 
     /// This end's role.
@@ -71,7 +99,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// Gives up the connection, returning its transport and its receive and transmit
     /// buffers, to serve another connection with the same buffers (static ones in
     /// firmware, say). Whatever they still hold is abandoned.
-    pub fn into_parts(self) -> (T, &'b mut [u8], &'b mut [u8]) {
+    pub fn into_parts(self) -> (T, B, B) {
         (self.io, self.rx, self.tx)
     }
 
@@ -94,7 +122,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
 
     /// A handle for sending.
     pub fn writer(&mut self) -> Writer<'_, T, M> {
-        Writer::new(&mut self.io, self.tx, &mut self.conn)
+        Writer::new(&mut self.io, self.tx.as_mut(), &mut self.conn)
     }
 
     /// Reads the next event: a piece of a data message, a ping, a pong or the peer's
@@ -106,7 +134,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// protocol gets a close frame with the error's code, and the error is returned.
     pub fn read(&mut self) -> Result<Event<'_>, Error<T::Error>> {
         let raw = self.next_raw()?;
-        Ok(raw.resolve(self.rx))
+        Ok(raw.resolve(self.rx.as_mut()))
     }
 
     /// Like [`WebSocket::read`], and also returns a [`Writer`], so that the event's bytes
@@ -114,8 +142,8 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     #[inline]
     pub fn read_split(&mut self) -> Result<Split<'_, T, M>, Error<T::Error>> {
         let raw = self.next_raw()?;
-        let writer = Writer::new(&mut self.io, self.tx, &mut self.conn);
-        Ok((raw.resolve(self.rx), writer))
+        let writer = Writer::new(&mut self.io, self.tx.as_mut(), &mut self.conn);
+        Ok((raw.resolve(self.rx.as_mut()), writer))
     }
 
     /// Reads a whole message into `buf` (which must hold at least 125 bytes, for control
@@ -125,11 +153,14 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     /// stopped when called again with the same `buf`.
     pub fn read_message<'m>(&mut self, buf: &'m mut [u8]) -> Result<Message<'m>, Error<T::Error>> {
         loop {
-            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
+            match self
+                .conn
+                .poll_message_raw(self.rx.as_mut(), self.tx.as_mut(), buf)
+            {
                 Ok(Status::Complete(raw)) => {
                     if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
                         // As in `next_raw`: the echo goes before the close is reported.
-                        let _ = flush(&mut self.io, &mut self.conn, self.tx);
+                        let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
                     }
                     return Ok(RawMessage::resolve(raw, buf));
                 }
@@ -151,10 +182,13 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     ) -> Result<Owned<N>, Error<T::Error>> {
         loop {
             let buf = crate::proto::owned_storage(storage);
-            match self.conn.poll_message_raw(self.rx, self.tx, buf) {
+            match self
+                .conn
+                .poll_message_raw(self.rx.as_mut(), self.tx.as_mut(), buf)
+            {
                 Ok(Status::Complete(raw)) => {
                     if let RawMessage::Close(_) | RawMessage::CloseWith(..) = raw {
-                        let _ = flush(&mut self.io, &mut self.conn, self.tx);
+                        let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
                     }
                     return Ok(raw.into_owned(storage));
                 }
@@ -168,12 +202,12 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     #[inline]
     fn next_raw(&mut self) -> Result<RawEvent, Error<T::Error>> {
         loop {
-            match self.conn.poll_raw(self.rx, self.tx) {
+            match self.conn.poll_raw(self.rx.as_mut(), self.tx.as_mut()) {
                 Ok(Status::Complete(raw @ RawEvent::Close(..))) => {
                     // The echo goes out before the close is reported: the application
                     // usually stops here. A timeout leaves it in the buffer, for the
                     // next flush (or close).
-                    let _ = flush(&mut self.io, &mut self.conn, self.tx);
+                    let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
                     return Ok(raw);
                 }
                 Ok(Status::Complete(raw)) => return Ok(raw),
@@ -190,9 +224,9 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         // holds bytes until flushed (TLS) is flushed, and one a timeout interrupted is
         // flushed again.
         if self.conn.wants_transmit() || self.conn.wants_flush() {
-            return flush(&mut self.io, &mut self.conn, self.tx);
+            return flush(&mut self.io, &mut self.conn, self.tx.as_mut());
         }
-        fill(&mut self.io, &mut self.conn, self.rx)
+        fill(&mut self.io, &mut self.conn, self.rx.as_mut())
     }
 
     /// A failure from the core: after a protocol error, the close frame that fails the
@@ -201,7 +235,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
     fn failed(&mut self, e: Error) -> Error<T::Error> {
         // Also a close echo that a timeout kept in the buffer, on a read after the close.
         if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
-            let _ = flush(&mut self.io, &mut self.conn, self.tx);
+            let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
         }
         e.into_io()
     }
@@ -218,7 +252,7 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
 
     /// Writes out everything buffered and flushes the transport.
     pub fn flush(&mut self) -> Result<(), Error<T::Error>> {
-        flush(&mut self.io, &mut self.conn, self.tx)
+        flush(&mut self.io, &mut self.conn, self.tx.as_mut())
     }
 
     /// Closes the connection: sends our close frame with `code` and `reason` (at most 123
@@ -236,9 +270,12 @@ impl<'b, T: Read + Write, M: Masking> WebSocket<'b, T, M> {
         }
         if !self.conn.is_closed() {
             let close = Message::Close(Some(CloseFrame { code, reason }));
-            run(&mut self.io, &mut self.conn, self.tx, |conn, tx| {
-                conn.write_message(tx, close)
-            })?;
+            run(
+                &mut self.io,
+                &mut self.conn,
+                self.tx.as_mut(),
+                |conn, tx| conn.write_message(tx, close),
+            )?;
         }
         self.flush()?;
         while !self.conn.is_closed() {
