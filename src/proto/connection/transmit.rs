@@ -323,11 +323,23 @@ impl<M: Masking> Outbound<M> {
     ///
     /// As a pong, it waits at the end of the buffer in either case, and outside one of
     /// our frames it is taken into the output at once.
+    ///
+    /// Both callers forget the owed pong first, so nothing waits before the close's
+    /// payload (a code, two bytes at most), which goes at the very end of the buffer.
     fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
+        debug_assert!(self.pong == 0 && payload.len() <= 2, "no pong owed, a code");
         self.flags |= CLOSE_SENT;
-        self.waiting = 0;
-        let stashed = self.stash(tx, OpCode::Close, &[], payload);
-        debug_assert!(stashed, "room reserved");
+        let end = tx.len();
+        // A code's two bytes at most, within the buffer: cannot wrap.
+        let start = end.wrapping_sub(payload.len());
+        debug_assert!(start >= self.tx_end, "room reserved");
+        if let Some(dst) = tx.get_mut(start..end) {
+            dst.copy_from_slice(payload);
+            // At most 2.
+            self.waiting = payload.len() as u8;
+            self.flags =
+                (self.flags & !WAITING_OP) | u16::from(OpCode::Close.bits()) << WAITING_SHIFT;
+        }
         self.settle(tx);
         debug_assert!(
             self.sender.frame_remaining() > 0 || self.waiting_op() == 0,
