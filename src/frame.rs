@@ -13,22 +13,22 @@ pub const MAX_HEADER_LEN: usize = 14;
 /// The largest payload a control frame (close, ping, pong) may carry.
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
-/// A frame's opcode.
+/// A frame's opcode; each variant's discriminant is its four-bit value on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum OpCode {
     /// `0x0`: continues a fragmented message.
-    Continuation,
+    Continuation = 0x0,
     /// `0x1`: first frame of a text message.
-    Text,
+    Text = 0x1,
     /// `0x2`: first frame of a binary message.
-    Binary,
+    Binary = 0x2,
     /// `0x8`: close.
-    Close,
+    Close = 0x8,
     /// `0x9`: ping.
-    Ping,
+    Ping = 0x9,
     /// `0xA`: pong.
-    Pong,
+    Pong = 0xA,
 }
 
 impl OpCode {
@@ -45,21 +45,15 @@ impl OpCode {
         }
     }
 
-    /// The opcode's four-bit value.
+    /// The opcode's four-bit value (its discriminant: no table to look it up in).
     pub const fn bits(self) -> u8 {
-        match self {
-            OpCode::Continuation => 0x0,
-            OpCode::Text => 0x1,
-            OpCode::Binary => 0x2,
-            OpCode::Close => 0x8,
-            OpCode::Ping => 0x9,
-            OpCode::Pong => 0xA,
-        }
+        self as u8
     }
 
     /// Close, ping and pong are control frames.
     pub const fn is_control(self) -> bool {
-        matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
+        // The control opcodes are those with the high bit of the four set.
+        self.bits() & 0x8 != 0
     }
 }
 
@@ -197,44 +191,62 @@ impl FrameHeader {
     ///
     /// The caller keeps `len` below 2^63 and control payloads within 125 bytes; the
     /// protocol layer checks both before it emits.
+    #[inline]
+    pub fn emit(&self) -> EncodedHeader {
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        let len = self.write_into(&mut bytes);
+        // At most 14: the cast cannot truncate.
+        EncodedHeader {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// Writes the header at the front of `dst` and returns its length
+    /// ([`FrameHeader::encoded_len`]); 0, with nothing meaningful written, when `dst` is
+    /// shorter. The connection writes its headers straight into the transmit buffer
+    /// through this, with no copy of them to make.
     // Inlined on 64-bit hosts, for speed; out of line on microcontrollers, where each
     // inlined copy costs flash.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-    pub fn emit(&self) -> EncodedHeader {
-        let mut bytes = [0u8; MAX_HEADER_LEN];
-        bytes[0] = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
-        let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        // Whole-slice copies at fixed offsets: no loop, nothing to check at run time.
-        let len = if self.len < 126 {
-            // Fits in seven bits: the cast cannot truncate.
-            bytes[1] = mask_bit | self.len as u8;
-            if let Some(key) = self.mask {
-                bytes[2..6].copy_from_slice(&key);
-                6
-            } else {
-                2
-            }
-        } else if self.len <= 0xFFFF {
-            bytes[1] = mask_bit | 126;
-            bytes[2..4].copy_from_slice(&(self.len as u16).to_be_bytes());
-            if let Some(key) = self.mask {
-                bytes[4..8].copy_from_slice(&key);
-                8
-            } else {
-                4
-            }
-        } else {
-            bytes[1] = mask_bit | 127;
-            bytes[2..10].copy_from_slice(&self.len.to_be_bytes());
-            if let Some(key) = self.mask {
-                bytes[10..14].copy_from_slice(&key);
-                14
-            } else {
-                10
-            }
+    pub(crate) fn write_into(&self, dst: &mut [u8]) -> usize {
+        let Some(([b0, b1], rest)) = dst.split_first_chunk_mut() else {
+            return 0;
         };
-        EncodedHeader { bytes, len }
+        *b0 = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
+        // Whole arrays at fixed offsets: nothing to check at run time but the room for
+        // each.
+        let (rest, len) = if self.len < 126 {
+            // Fits in seven bits: the cast cannot truncate.
+            *b1 = self.len as u8;
+            (rest, 2)
+        } else if self.len <= 0xFFFF {
+            *b1 = 126;
+            let Some((ext, rest)) = rest.split_first_chunk_mut() else {
+                return 0;
+            };
+            // At most 0xFFFF: the cast cannot truncate.
+            *ext = (self.len as u16).to_be_bytes();
+            (rest, 4)
+        } else {
+            *b1 = 127;
+            let Some((ext, rest)) = rest.split_first_chunk_mut() else {
+                return 0;
+            };
+            *ext = self.len.to_be_bytes();
+            (rest, 10)
+        };
+        match (self.mask, rest.first_chunk_mut()) {
+            (None, _) => len,
+            (Some(key), Some(k)) => {
+                *b1 |= 0x80;
+                *k = key;
+                // At most 10: cannot wrap.
+                len.wrapping_add(4)
+            }
+            (Some(_), None) => 0,
+        }
     }
 }
 

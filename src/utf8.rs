@@ -21,9 +21,12 @@ impl core::error::Error for Utf8Error {}
 /// Validates UTF-8 fed in pieces; five bytes of state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Utf8Validator {
-    /// The leading bytes of a code point that the last piece ended inside.
+    /// On 64-bit hosts, the leading bytes of a code point that the last piece ended
+    /// inside. On microcontrollers, the range the next byte must fall in while a code
+    /// point is unfinished: its lowest and highest values, in the first two bytes.
     partial: [u8; 4],
-    /// How many bytes of `partial` are in use (0 to 3).
+    /// On 64-bit hosts, how many bytes of `partial` are in use; on microcontrollers, how
+    /// many continuation bytes are still due. 0 to 3, and 0 between code points.
     partial_len: u8,
 }
 
@@ -85,7 +88,18 @@ impl Utf8Validator {
     /// Fails as soon as the bytes so far cannot be the start of valid UTF-8; a piece that
     /// ends inside a code point is fine, and the code point is finished by the next piece.
     #[inline]
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+        if cfg!(target_pointer_width = "64") {
+            self.feed_wide(data)
+        } else {
+            self.feed_narrow(data)
+        }
+    }
+
+    /// [`Utf8Validator::feed`] on 64-bit hosts: ASCII skipped in blocks, the rest left to
+    /// the standard library's validator, an unfinished code point's bytes carried over.
+    #[inline]
+    fn feed_wide(&mut self, mut data: &[u8]) -> Result<(), Utf8Error> {
         if self.partial_len > 0 {
             // The code point the last piece ended inside, completed from this one as far
             // as it goes (at most 4 bytes: the sums cannot wrap).
@@ -105,22 +119,62 @@ impl Utf8Validator {
             }
             data = rest;
         }
-        // On 64-bit hosts ASCII, the most common text, is skipped a block at a time first
-        // (vector instructions); the rest is left to the standard library's validator,
-        // which on microcontrollers checks ASCII a word at a time itself, in less code.
-        let data = if cfg!(target_pointer_width = "64") {
-            crate::bytes::part(data, ascii_prefix(data)..)
-        } else {
-            data
-        };
-        self.check(data)
+        // ASCII, the most common text, is skipped a block at a time first (vector
+        // instructions).
+        self.check(crate::bytes::part(data, ascii_prefix(data)..))
+    }
+
+    /// [`Utf8Validator::feed`] on microcontrollers: a byte at a time, each checked
+    /// against the range the code point allows it (RFC 3629 section 4), with no copy
+    /// of an unfinished code point to keep. A fraction of the standard library's
+    /// validator in flash.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn feed_narrow(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+        let [mut low, mut high, ..] = self.partial;
+        let mut due = self.partial_len;
+        for &b in data {
+            if due > 0 {
+                if b < low || b > high {
+                    return Err(Utf8Error);
+                }
+                // Above 0: cannot wrap.
+                due = due.wrapping_sub(1);
+                low = 0x80;
+                high = 0xBF;
+            } else if b >= 0x80 {
+                // The lead byte: how many continuation bytes follow, and the range of
+                // the first (which rules out overlong forms, surrogates and code points
+                // above U+10FFFF).
+                if !(0xC2..=0xF4).contains(&b) {
+                    return Err(Utf8Error);
+                }
+                due = if b < 0xE0 {
+                    1
+                } else if b < 0xF0 {
+                    2
+                } else {
+                    3
+                };
+                low = match b {
+                    0xE0 => 0xA0,
+                    0xF0 => 0x90,
+                    _ => 0x80,
+                };
+                high = match b {
+                    0xED => 0x9F,
+                    0xF4 => 0x8F,
+                    _ => 0xBF,
+                };
+            }
+        }
+        self.partial = [low, high, 0, 0];
+        self.partial_len = due;
+        Ok(())
     }
 
     /// Validates `data`, keeping in `partial` the leading bytes (at most 3) of a code
-    /// point it ends inside. One copy out of line on microcontrollers, for both of
-    /// `feed`'s calls; inlined on 64-bit hosts.
-    #[cfg_attr(target_pointer_width = "64", inline)]
-    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    /// point it ends inside (64-bit hosts).
+    #[inline]
     fn check(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
         self.partial_len = 0;
         match core::str::from_utf8(data) {
@@ -264,6 +318,49 @@ mod tests {
         let mut text = [b'x'; 200];
         text[130] = 0xC3;
         assert_eq!(ascii_prefix(&text), 128);
+    }
+
+    /// The microcontrollers' validator, fed `data` in pieces of `step` bytes.
+    fn narrow(data: &[u8], step: usize) -> Result<(), Utf8Error> {
+        let mut v = Utf8Validator::new();
+        for piece in data.chunks(step) {
+            v.feed_narrow(piece)?;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn narrow_agrees_with_core() {
+        // The byte-range validator (microcontrollers') against the standard library's,
+        // on the samples split at every place and byte by byte, and on every sequence
+        // of up to three bytes (with a lead byte before and ASCII after).
+        for sample in SAMPLES {
+            let expected = core::str::from_utf8(sample).is_ok();
+            assert_eq!(narrow(sample, 1).is_ok(), expected, "{sample:x?}");
+            for split in 0..=sample.len() {
+                let (a, b) = sample.split_at(split);
+                let mut v = Utf8Validator::new();
+                let ok = v.feed_narrow(a).is_ok() && v.feed_narrow(b).is_ok() && v.finish().is_ok();
+                assert_eq!(ok, expected, "{sample:x?} split at {split}");
+            }
+        }
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                for z in [
+                    0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xF4, 0xFF,
+                ] {
+                    for text in [[x, y, z, b'a'], [0xE2, x, y, z]] {
+                        let expected = core::str::from_utf8(&text).is_ok();
+                        assert_eq!(narrow(&text, 4).is_ok(), expected, "{text:x?}");
+                        assert_eq!(narrow(&text, 1).is_ok(), expected, "{text:x?}");
+                    }
+                }
+            }
+        }
+        // An error is found at the first byte that rules the text out.
+        let mut v = Utf8Validator::new();
+        v.feed_narrow(b"ok\xf4").unwrap();
+        assert_eq!(v.feed_narrow(b"\x90"), Err(Utf8Error));
     }
 
     #[test]

@@ -86,6 +86,19 @@ fn rfc_256_bytes_and_64k() {
 }
 
 #[test]
+fn opcodes_round_trip_through_their_bits() {
+    for bits in 0..=0xFFu8 {
+        let op = OpCode::from_bits(bits);
+        if let Some(op) = op {
+            assert_eq!(op.bits(), bits & 0x0F);
+            assert_eq!(op.is_control(), bits & 0x08 != 0);
+        } else {
+            assert!(matches!(bits & 0x0F, 3..=7 | 0xB..=0xF));
+        }
+    }
+}
+
+#[test]
 fn boundary_lengths_round_trip() {
     for &len in &[
         0u64,
@@ -118,6 +131,19 @@ fn boundary_lengths_round_trip() {
                     FrameHeader::parse(&enc.as_bytes()[..cut]),
                     Ok(Status::Partial)
                 );
+            }
+            // Written in place: the same bytes into room enough (the rest untouched),
+            // nothing into less.
+            for room in 0..=MAX_HEADER_LEN + 1 {
+                let mut dst = [0xEEu8; MAX_HEADER_LEN + 1];
+                let written = h.write_into(&mut dst[..room]);
+                if room < expected_len {
+                    assert_eq!(written, 0, "len {len}, room {room}");
+                } else {
+                    assert_eq!(written, expected_len);
+                    assert_eq!(&dst[..written], enc.as_bytes());
+                    assert!(dst[written..].iter().all(|&b| b == 0xEE));
+                }
             }
         }
     }

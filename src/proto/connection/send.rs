@@ -5,7 +5,7 @@ use super::{
     Outbound, Output, BROKEN, CLOSE_SENT, FAILED, MIN_WRITE, PIECE, PONG_OWED, RESERVE, UNFLUSHED,
     WAITING_SHIFT, WHOLE,
 };
-use crate::bytes::part;
+use crate::bytes::{part, part_mut};
 use crate::frame::{self, FrameHeader, OpCode};
 use crate::proto::{sender, Masking, Message, MessageKind, Piece, Role, SendError};
 use crate::Error;
@@ -335,17 +335,11 @@ impl<M: Masking> Outbound<M> {
 
     #[inline]
     pub(super) fn put_header(&mut self, tx: &mut [u8], header: FrameHeader) {
-        let encoded = header.emit();
-        let bytes = encoded.as_bytes();
-        // Room was made for the header: the sum is within the buffer.
-        let end = self.tx_end.wrapping_add(bytes.len());
-        match tx.get_mut(self.tx_end..end) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.tx_end = end;
-            }
-            None => debug_assert!(false, "room checked for the header"),
-        }
+        // Room was made for the header (so it is never cut short): written in place.
+        let len = header.write_into(part_mut(tx, self.tx_end..));
+        debug_assert!(len > 0, "room checked for the header");
+        // Within the buffer: the sum cannot wrap.
+        self.tx_end = self.tx_end.wrapping_add(len);
     }
 
     /// Takes the call's `data` from `resume` on into the output, as far as it can.

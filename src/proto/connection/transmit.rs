@@ -281,13 +281,10 @@ impl<M: Masking> Outbound<M> {
 
     /// Answers a ping: a pong now, or behind the open frame (replacing the answer to an
     /// earlier ping still waiting, as RFC 6455 section 5.5.3 allows). The room was
-    /// reserved before the ping was read.
+    /// reserved before the ping was read. The payload waits at the end of the buffer in
+    /// either case, and outside one of our frames it is taken into the output at once
+    /// (one way for both: no second copy of the frame's writing).
     pub(super) fn owe_pong(&mut self, tx: &mut [u8], payload: &[u8]) {
-        if self.sender.frame_remaining() == 0 {
-            let put = self.put_control(tx, OpCode::Pong, &[], payload);
-            debug_assert!(put, "room reserved");
-            return;
-        }
         let n = payload.len().min(MAX_CONTROL_PAYLOAD);
         // Within the buffer, before the waiting payload: the room was reserved.
         let end = tx.len().wrapping_sub(usize::from(self.waiting));
@@ -299,6 +296,11 @@ impl<M: Masking> Outbound<M> {
             self.pong = n as u8;
             self.flags |= PONG_OWED;
         }
+        self.settle(tx);
+        debug_assert!(
+            self.sender.frame_remaining() > 0 || self.flags & PONG_OWED == 0,
+            "room reserved"
+        );
     }
 
     /// Echoes the peer's close (its status code, as RFC 6455 section 5.5.1 suggests),
@@ -318,16 +320,31 @@ impl<M: Masking> Outbound<M> {
     /// Queues a close frame with `payload` (a code, or nothing) now or behind the open
     /// frame, in the place of any control frame waiting there; the room was reserved
     /// before the frame that called for it was read.
+    ///
+    /// As a pong, it waits at the end of the buffer in either case, and outside one of
+    /// our frames it is taken into the output at once.
+    ///
+    /// Both callers forget the owed pong first, so nothing waits before the close's
+    /// payload (a code, two bytes at most), which goes at the very end of the buffer.
     fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
+        debug_assert!(self.pong == 0 && payload.len() <= 2, "no pong owed, a code");
         self.flags |= CLOSE_SENT;
-        if self.sender.frame_remaining() == 0 {
-            let put = self.put_control(tx, OpCode::Close, &[], payload);
-            debug_assert!(put, "room reserved");
-        } else {
-            self.waiting = 0;
-            let stashed = self.stash(tx, OpCode::Close, &[], payload);
-            debug_assert!(stashed, "room reserved");
+        let end = tx.len();
+        // A code's two bytes at most, within the buffer: cannot wrap.
+        let start = end.wrapping_sub(payload.len());
+        debug_assert!(start >= self.tx_end, "room reserved");
+        if let Some(dst) = tx.get_mut(start..end) {
+            dst.copy_from_slice(payload);
+            // At most 2.
+            self.waiting = payload.len() as u8;
+            self.flags =
+                (self.flags & !WAITING_OP) | u16::from(OpCode::Close.bits()) << WAITING_SHIFT;
         }
+        self.settle(tx);
+        debug_assert!(
+            self.sender.frame_remaining() > 0 || self.waiting_op() == 0,
+            "room reserved"
+        );
     }
 
     /// Fails the connection (RFC 6455 section 7.1.7) with `code`, or, inside one of our
