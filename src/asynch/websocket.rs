@@ -9,7 +9,7 @@ use super::{is_timeout, Out, Reader, SplitWriter, Writer};
 use crate::frame::CloseCode;
 #[cfg(feature = "heapless")]
 use crate::proto::Owned;
-use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, Shared, MIN_BUFFER};
+use crate::proto::{Connection, Masking, NoMask, RawEvent, RawMessage, Role, Shared};
 use crate::{Buffer, CloseFrame, Error, Event, Message, Status};
 
 /// An event and a writer for answering it: see [`WebSocket::read_split`].
@@ -71,15 +71,8 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
         masks: M,
     ) -> Result<Self, Error<T::Error>> {
         let (rx_len, tx_len) = (rx.as_ref().len(), tx.as_ref().len());
-        if rx_len < MIN_BUFFER
-            || tx_len < MIN_BUFFER
-            || received.end > rx_len
-            || received.start > received.end
-            || queued > tx_len
-        {
-            return Err(Error::BufferTooSmall);
-        }
-        let conn = Connection::with_buffered(masks, received, queued);
+        let conn = Connection::for_buffers(masks, rx_len, received, tx_len, queued)
+            .map_err(Error::into_io)?;
         Ok(WebSocket {
             io,
             rx,

@@ -170,6 +170,28 @@ impl<M: Masking> Connection<M> {
         }
     }
 
+    /// [`Connection::with_buffered`] for a receive buffer of `rx_len` bytes and a
+    /// transmit buffer of `tx_len`, checked: each holds at least [`MIN_BUFFER`] bytes,
+    /// `received` lies within the first and `queued` within the second
+    /// ([`Error::BufferTooSmall`] otherwise). What the drivers' constructors call.
+    pub fn for_buffers(
+        masks: M,
+        rx_len: usize,
+        received: Range<usize>,
+        tx_len: usize,
+        queued: usize,
+    ) -> Result<Self, Error> {
+        if rx_len < MIN_BUFFER
+            || tx_len < MIN_BUFFER
+            || received.end > rx_len
+            || received.start > received.end
+            || queued > tx_len
+        {
+            return Err(Error::BufferTooSmall);
+        }
+        Ok(Self::with_buffered(masks, received, queued))
+    }
+
     /// The connection's two sides, for halves used from two tasks.
     #[cfg(any(feature = "async", test))]
     pub(crate) fn into_sides(self) -> (Inbound, Outbound<M>) {
