@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 use embedded_io_async::{Read, Write};
 
 use super::WebSocket;
-use crate::handshake::server::{self, Handshake, Request, RequestError, RequestParser, Step};
+use crate::handshake::server::{Handshake, Request, RequestParser, Step};
 use crate::proto::{NoMask, MIN_BUFFER};
 use crate::{Buffer, Error};
 
@@ -34,7 +34,7 @@ pub struct Incoming<'b, T, B = &'b mut [u8]> {
 
 impl<'b, T: Read + Write> Incoming<'b, T> {
     /// A request to read from `io` into `rx`, with at most
-    /// [`server::DEFAULT_MAX_HEADERS`] header lines.
+    /// [`DEFAULT_MAX_HEADERS`](crate::handshake::server::DEFAULT_MAX_HEADERS) header lines.
     pub fn new(io: T, rx: &'b mut [u8]) -> Self {
         Self::with_parser(io, rx, RequestParser::new())
     }
@@ -130,29 +130,10 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
         protocol: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<WebSocket<'b, T, NoMask, B>, Error<T::Error>> {
-        let request = self.hs.request(self.rx.as_ref());
-        let written = if !request.is_upgrade() {
-            let refused = request.check_upgrade().err();
-            Err(Error::Request(
-                refused.unwrap_or(RequestError::MissingConnectionUpgrade),
-            ))
-        } else if protocol.is_some_and(|p| !request.offers_protocol(p)) {
-            Err(Error::InvalidHeader)
-        } else if self.rx.as_ref().len() < MIN_BUFFER {
-            Err(Error::BufferTooSmall)
-        } else {
-            server::write_accept(tx.as_mut(), &request, protocol, headers).map_err(Error::from)
-        };
-        let queued = match written {
-            Ok(len) => len,
-            Err(e) => {
-                // Not the client's fault: tell it so, as well as the transport allows.
-                // (Not awaited: no I/O in `accept`. The transport's owner may still
-                // send it with `respond`, which goes on from here.)
-                let _ = self.hs.respond(self.rx.as_mut(), 500, &[], 0);
-                return Err(e);
-            }
-        };
+        let queued = self
+            .hs
+            .accept(self.rx.as_mut(), tx.as_mut(), protocol, headers)
+            .map_err(Error::into_io)?;
         let leftover = self.hs.leftover();
         WebSocket::from_parts(self.io, self.rx, leftover, tx, queued, NoMask)
     }

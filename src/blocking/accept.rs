@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 use embedded_io::{Read, Write};
 
 use super::WebSocket;
-use crate::handshake::server::{self, Handshake, Request, RequestError, RequestParser, Step};
+use crate::handshake::server::{Handshake, Request, RequestParser, Step};
 use crate::proto::{NoMask, MIN_BUFFER};
 use crate::{Buffer, Error};
 
@@ -35,7 +35,7 @@ pub struct Incoming<'b, T, B = &'b mut [u8]> {
 
 impl<'b, T: Read + Write> Incoming<'b, T> {
     /// A request to read from `io` into `rx`, with at most
-    /// [`server::DEFAULT_MAX_HEADERS`] header lines.
+    /// [`DEFAULT_MAX_HEADERS`](crate::handshake::server::DEFAULT_MAX_HEADERS) header lines.
     pub fn new(io: T, rx: &'b mut [u8]) -> Self {
         Self::with_parser(io, rx, RequestParser::new())
     }
@@ -132,28 +132,16 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
         protocol: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<WebSocket<'b, T, NoMask, B>, Error<T::Error>> {
-        let request = self.hs.request(self.rx.as_ref());
-        let written = if !request.is_upgrade() {
-            let refused = request.check_upgrade().err();
-            Err(Error::Request(
-                refused.unwrap_or(RequestError::MissingConnectionUpgrade),
-            ))
-        } else if protocol.is_some_and(|p| !request.offers_protocol(p)) {
-            Err(Error::InvalidHeader)
-        } else if self.rx.as_ref().len() < MIN_BUFFER {
-            Err(Error::BufferTooSmall)
-        } else {
-            server::write_accept_for(tx.as_mut(), self.hs.key(), protocol, headers)
-                .map_err(Error::from)
-        };
-        let queued = match written {
+        let accepted = self
+            .hs
+            .accept(self.rx.as_mut(), tx.as_mut(), protocol, headers);
+        let queued = match accepted {
             Ok(len) => len,
             Err(e) => {
-                // Not the client's fault: tell it so, as well as the transport allows.
-                if self.hs.respond(self.rx.as_mut(), 500, &[], 0).is_ok() {
-                    let _ = self.write_output(&[]);
-                }
-                return Err(e);
+                // The 500 the handshake made ready goes out as well as the transport
+                // allows.
+                let _ = self.write_output(&[]);
+                return Err(e.into_io());
             }
         };
         let leftover = self.hs.leftover();

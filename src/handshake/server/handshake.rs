@@ -1,10 +1,13 @@
 //! The server's handshake as a state machine a driver steps through: read the request,
 //! refuse it or hand it out, write the application's answer.
 
-use super::{reason_phrase, write_head, write_refusal, Request, RequestError, RequestParser};
+use super::{
+    reason_phrase, write_accept_for, write_head, write_refusal, Request, RequestError,
+    RequestParser,
+};
 use crate::bytes::{part, part_mut};
 use crate::handshake::WriteError;
-use crate::Status;
+use crate::{Error, Status};
 
 /// What a driver of a [`Handshake`] does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +176,40 @@ impl Handshake {
     /// Bytes that came after the request's head: the first WebSocket frames.
     pub fn leftover(&self) -> core::ops::Range<usize> {
         self.head_len..self.count.max(self.head_len)
+    }
+
+    /// Accepts the request: writes into `tx` the 101 that chooses `protocol` and adds
+    /// `headers`, and returns its length. Both drivers' `accept` come here.
+    ///
+    /// A request that is not an upgrade is refused with the reason
+    /// ([`Request::check_upgrade`]); a `protocol` the client did not offer
+    /// ([`Error::InvalidHeader`]) or a `tx` too small for the 101 is the application's
+    /// error. On any of these the client's 500 is made ready instead, for the driver to
+    /// write out as it writes [`Handshake::respond`]'s answer ([`Handshake::output`]).
+    pub(crate) fn accept(
+        &mut self,
+        rx: &mut [u8],
+        tx: &mut [u8],
+        protocol: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<usize, Error> {
+        let request = self.request(rx);
+        let written = if !request.is_upgrade() {
+            let refused = request.check_upgrade().err();
+            Err(Error::Request(
+                refused.unwrap_or(RequestError::MissingConnectionUpgrade),
+            ))
+        } else if protocol.is_some_and(|p| !request.offers_protocol(p)) {
+            Err(Error::InvalidHeader)
+        } else {
+            write_accept_for(tx, self.key(), protocol, headers).map_err(Error::from)
+        };
+        if written.is_err() {
+            // Not the client's fault: it is told so. (A 500's head fits any buffer
+            // that held a request.)
+            let _ = self.respond(rx, 500, &[], 0);
+        }
+        written
     }
 
     /// Answers the request as plain HTTP: writes the head of a response with `status`,
