@@ -184,8 +184,9 @@ impl Handshake {
     /// A request that is not an upgrade is refused with the reason
     /// ([`Request::check_upgrade`]); a `protocol` the client did not offer
     /// ([`Error::InvalidHeader`]) or a `tx` too small for the 101 is the application's
-    /// error. On any of these the client's 500 is made ready instead, for the driver to
-    /// write out as it writes [`Handshake::respond`]'s answer ([`Handshake::output`]).
+    /// error. On any of these the client's 500 is made ready instead ([`Handshake::output`]),
+    /// which the blocking driver writes out as it writes [`Handshake::respond`]'s answer
+    /// (the async driver's `accept` does no I/O, and drops it).
     pub(crate) fn accept(
         &mut self,
         rx: &mut [u8],
@@ -204,10 +205,11 @@ impl Handshake {
         } else {
             write_accept_for(tx, self.key(), protocol, headers).map_err(Error::from)
         };
-        if written.is_err() {
+        if let Err(e) = written {
             // Not the client's fault: it is told so. (A 500's head fits any buffer
             // that held a request.)
             let _ = self.respond(rx, 500, &[], 0);
+            return Err(e);
         }
         written
     }
