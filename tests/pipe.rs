@@ -454,10 +454,49 @@ fn refusal(
     let mut rx = vec![0u8; rx_size];
     let mut tx = vec![0u8; tx_size];
     let mut incoming = Incoming::new(&mut script, &mut rx);
-    let err = match incoming.read() {
-        Err(e) => e,
-        Ok(_) => incoming.accept(&mut tx, protocol).map(|_| ()).unwrap_err(),
+    let (err, in_accept) = match incoming.read() {
+        Err(e) => (e, false),
+        Ok(_) => (
+            incoming.accept(&mut tx, protocol).map(|_| ()).unwrap_err(),
+            true,
+        ),
     };
+    let written = String::from_utf8_lossy(script.written()).into_owned();
+    // The async driver refuses the same request with the same error and the same bytes;
+    // a failed accept is the exception, as documented: the async `accept` does no I/O,
+    // so it sends no 500.
+    let (async_err, async_written) = refusal_async(request, rx_size, protocol, tx_size);
+    assert_eq!(
+        format!("{async_err:?}"),
+        format!("{err:?}"),
+        "async driver's error"
+    );
+    if in_accept {
+        assert_eq!(async_written, "", "async accept writes nothing");
+    } else {
+        assert_eq!(async_written, written, "async driver's answer");
+    }
+    (err, written)
+}
+
+/// [`refusal`] through the async driver.
+fn refusal_async(
+    request: &[u8],
+    rx_size: usize,
+    protocol: Option<&str>,
+    tx_size: usize,
+) -> (Error<ErrorKind>, String) {
+    use ws13_testkit::asyncio::{block_on, Stalling};
+    let mut script = peer(request.to_vec(), 1 << 20);
+    let mut rx = vec![0u8; rx_size];
+    let mut tx = vec![0u8; tx_size];
+    let mut incoming = ws13::asynch::Incoming::new(Stalling::new(&mut script, 0, 0), &mut rx);
+    let err = block_on(async {
+        match incoming.read().await {
+            Err(e) => e,
+            Ok(_) => incoming.accept(&mut tx, protocol).map(|_| ()).unwrap_err(),
+        }
+    });
     (err, String::from_utf8_lossy(script.written()).into_owned())
 }
 
