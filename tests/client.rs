@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ws13::handshake::client::UrlError;
 use ws13::net::{self, Options};
 use ws13::{Error, Message};
+use ws13_testkit::drive::{send_again, send_until_a_timeout};
 
 /// A listener on a free loopback port, and its `ws://` URL.
 fn listener() -> (TcpListener, String) {
@@ -138,27 +139,11 @@ fn a_send_to_a_server_that_stops_reading_times_out_then_goes_on() {
     let (mut rx, mut tx) = (vec![0u8; 4096], vec![0u8; 16 * 1024]);
     let (mut ws, _) = net::connect_with(&url, &options, &mut rx, &mut tx).unwrap();
     // Messages until the sockets' buffers are full and a send times out part-way.
-    let mut sent = 0;
-    let interrupted = loop {
-        let message = vec![sent as u8; SIZE];
-        match ws.send(Message::Binary(&message)) {
-            Ok(()) => sent += 1,
-            Err(e) => {
-                assert!(e.is_timeout(), "{e}");
-                break message;
-            }
-        }
-        assert!(sent < 250, "the server's socket never filled up");
-    };
+    let (mut sent, interrupted) = send_until_a_timeout(&mut ws, SIZE);
     assert!(!ws.is_closed());
     resume_tx.send(()).unwrap();
     // The same send again goes on where it stopped.
-    let mut retries = 0;
-    while let Err(e) = ws.send(Message::Binary(&interrupted)) {
-        assert!(e.is_timeout(), "{e}");
-        retries += 1;
-        assert!(retries < 100);
-    }
+    send_again(&mut ws, &interrupted);
     sent += 1;
     ws.close(ws13::CloseCode::NORMAL, "").unwrap();
     assert_eq!(

@@ -17,6 +17,7 @@ use rustls::{Error as TlsError, StreamOwned};
 use ws13::blocking::{Incoming, WebSocket};
 use ws13::net::{self, DeadlineStream, FromStd, Options, OsMask};
 use ws13::{CloseCode, Error, Event, Message};
+use ws13_testkit::drive::{send_again, send_until_a_timeout};
 
 /// The server's TLS stream: rustls over the deadline layer over a borrowed TCP stream.
 type ServerTls<'t> = StreamOwned<ServerConnection, DeadlineStream<&'t TcpStream>>;
@@ -446,27 +447,11 @@ fn read_and_write_timeouts_through_tls_lose_nothing() {
         Message::Text("now stop reading")
     );
     // Messages until the buffers (the sockets' and rustls') are full and a send times out.
-    let mut sent = 0;
-    let interrupted = loop {
-        let message = vec![sent as u8; SIZE];
-        match ws.send(Message::Binary(&message)) {
-            Ok(()) => sent += 1,
-            Err(e) => {
-                assert!(e.is_timeout(), "{e}");
-                break message;
-            }
-        }
-        assert!(sent < 250, "the server's socket never filled up");
-    };
+    let (mut sent, interrupted) = send_until_a_timeout(&mut ws, SIZE);
     assert!(!ws.is_closed());
     resume_tx.send(()).unwrap();
     // The same send again goes on where it stopped.
-    let mut retries = 0;
-    while let Err(e) = ws.send(Message::Binary(&interrupted)) {
-        assert!(e.is_timeout(), "{e}");
-        retries += 1;
-        assert!(retries < 100);
-    }
+    send_again(&mut ws, &interrupted);
     sent += 1;
     ws.close(CloseCode::NORMAL, "").unwrap();
     let (timeouts, count) = count_rx.recv().unwrap();

@@ -450,3 +450,51 @@ pub fn fails_from_now_on<T: Read + Write, M: ws13::proto::Masking>(
     }
     Ok(())
 }
+
+/// Sends binary messages of `size` bytes (the n-th filled with `n as u8`) until a send
+/// times out part-way, as it does once a peer that stopped reading has let every buffer
+/// on the way fill up. Returns how many went out whole and the one that was cut, which
+/// the caller sends again with [`send_again`]. Panics if no send has timed out after
+/// 250 messages, or if a send fails otherwise.
+#[cfg(feature = "std")]
+pub fn send_until_a_timeout<T, M, B>(
+    ws: &mut WebSocket<'_, T, M, B>,
+    size: usize,
+) -> (usize, std::vec::Vec<u8>)
+where
+    T: Read + Write,
+    T::Error: core::fmt::Display,
+    M: ws13::proto::Masking,
+    B: ws13::Buffer,
+{
+    let mut sent = 0;
+    loop {
+        let message = std::vec![sent as u8; size];
+        match ws.send(Message::Binary(&message)) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
+                return (sent, message);
+            }
+        }
+        assert!(sent < 250, "the peer's buffers never filled up");
+    }
+}
+
+/// Makes the send of `message` that a timeout cut ([`send_until_a_timeout`]) again
+/// until it is done, as ws13 asks: it goes on where it stopped. Panics after 100
+/// timeouts, or if a send fails otherwise.
+pub fn send_again<T, M, B>(ws: &mut WebSocket<'_, T, M, B>, message: &[u8])
+where
+    T: Read + Write,
+    T::Error: core::fmt::Display,
+    M: ws13::proto::Masking,
+    B: ws13::Buffer,
+{
+    let mut retries = 0;
+    while let Err(e) = ws.send(Message::Binary(message)) {
+        assert!(e.is_timeout(), "{e}");
+        retries += 1;
+        assert!(retries < 100, "the send never went through");
+    }
+}
