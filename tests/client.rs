@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ws13::handshake::client::UrlError;
 use ws13::net::{self, Options};
 use ws13::{Error, Message};
-use ws13_testkit::drive::{send_again, send_until_a_timeout};
+use ws13_testkit::drive::{receive_filled, send_again, send_until_a_timeout};
 
 /// A listener on a free loopback port, and its `ws://` URL.
 fn listener() -> (TcpListener, String) {
@@ -121,18 +121,7 @@ fn a_send_to_a_server_that_stops_reading_times_out_then_goes_on() {
         ws.flush().unwrap();
         resume_rx.recv().unwrap();
         let mut buf = vec![0u8; SIZE];
-        let mut count = 0;
-        loop {
-            match ws.read_message(&mut buf) {
-                Ok(Message::Binary(b)) => {
-                    assert_eq!(b.len(), SIZE, "message {count}");
-                    assert!(b.iter().all(|&x| x == count as u8), "message {count}");
-                    count += 1;
-                }
-                Ok(Message::Close(_)) => break,
-                other => panic!("message {count}: {other:?}"),
-            }
-        }
+        let count = receive_filled(ws, &mut buf, SIZE);
         count_tx.send(count).unwrap();
     });
     let options = Options::new().write_timeout(Some(Duration::from_millis(200)));

@@ -17,7 +17,7 @@ use rustls::{Error as TlsError, StreamOwned};
 use ws13::blocking::{Incoming, WebSocket};
 use ws13::net::{self, DeadlineStream, FromStd, Options, OsMask};
 use ws13::{CloseCode, Error, Event, Message};
-use ws13_testkit::drive::{send_again, send_until_a_timeout};
+use ws13_testkit::drive::{receive_filled, send_again, send_until_a_timeout};
 
 /// The server's TLS stream: rustls over the deadline layer over a borrowed TCP stream.
 type ServerTls<'t> = StreamOwned<ServerConnection, DeadlineStream<&'t TcpStream>>;
@@ -419,18 +419,7 @@ fn read_and_write_timeouts_through_tls_lose_nothing() {
             ws.send(Message::Text("now stop reading")).unwrap();
             // Then nothing is read until told; then every message, in order, intact.
             resume_rx.recv().unwrap();
-            let mut count = 0;
-            loop {
-                match ws.read_message(&mut buf) {
-                    Ok(Message::Binary(b)) => {
-                        assert_eq!(b.len(), SIZE, "message {count}");
-                        assert!(b.iter().all(|&x| x == count as u8), "message {count}");
-                        count += 1;
-                    }
-                    Ok(Message::Close(_)) => break,
-                    other => panic!("message {count}: {other:?}"),
-                }
-            }
+            let count = receive_filled(&mut ws, &mut buf, SIZE);
             count_tx.send((timeouts, count)).unwrap();
             close_tls(ws.get_mut().inner_mut(), &tcp);
         })

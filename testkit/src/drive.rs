@@ -498,3 +498,31 @@ where
         assert!(retries < 100, "the send never went through");
     }
 }
+
+/// Reads whole messages into `buf` until the peer's close, checking that they are what
+/// [`send_until_a_timeout`] and [`send_again`] sent: binary, `size` bytes each, the n-th
+/// filled with `n as u8`, in order. Returns how many arrived. Panics on anything else.
+pub fn receive_filled<T, M, B>(
+    ws: &mut WebSocket<'_, T, M, B>,
+    buf: &mut [u8],
+    size: usize,
+) -> usize
+where
+    T: Read + Write,
+    T::Error: core::fmt::Debug,
+    M: ws13::proto::Masking,
+    B: ws13::Buffer,
+{
+    let mut count = 0;
+    loop {
+        match ws.read_message(buf) {
+            Ok(Message::Binary(b)) => {
+                assert_eq!(b.len(), size, "message {count}");
+                assert!(b.iter().all(|&x| x == count as u8), "message {count}");
+                count += 1;
+            }
+            Ok(Message::Close(_)) => return count,
+            other => panic!("message {count}: {other:?}"),
+        }
+    }
+}
