@@ -17,7 +17,8 @@
 #             LOAD_TRICKLING (default 1100) WebSockets each start a message and trickle one
 #             byte of it every 5 s, reopened 1 s after each refusal or close, for 12 s;
 #             meanwhile a normal client must connect, echo and close, and the page be
-#             served, within 1 s, every half second; then the server must close every
+#             served, within 1 s, every half second (a 503 tried again 50 ms later, within
+#             that second); then the server must close every
 #             trickling connection within the message timeout + 2 s. The server's threads
 #             and descriptors are sampled throughout;
 #   6. refused: a third echo_server under `ulimit -n 64` (so its limit of 512 connections
