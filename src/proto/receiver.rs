@@ -19,6 +19,11 @@ const CLOSED: u8 = 1 << 1;
 /// A whole message is being collected (kept here for the connection, where a spare
 /// bit costs nothing).
 const COLLECTING: u8 = 1 << 2;
+/// A data message is open: its first frame's header has arrived, its last frame's
+/// payload has not all been handed out.
+const OPEN: u8 = 1 << 3;
+/// The open message is binary (text otherwise).
+const BINARY: u8 = 1 << 4;
 
 /// A range of the receive buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,9 +97,8 @@ pub(crate) struct Receiver {
     max_message: usize,
     /// That frame's bits: [`MASKED`], [`FIN`] and its phase.
     bits: u8,
-    /// The data message in progress, from its first frame to its last.
-    message: Option<MessageKind>,
-    /// [`FIRST`], [`CLOSED`] and [`COLLECTING`].
+    /// [`FIRST`], [`CLOSED`] and [`COLLECTING`], and the data message in progress,
+    /// from its first frame to its last: [`OPEN`] and [`BINARY`].
     flags: u8,
     utf8: Utf8Validator,
 }
@@ -105,7 +109,6 @@ impl Receiver {
             remaining: 0,
             mask: [0; 4],
             bits: 0,
-            message: None,
             flags: 0,
             utf8: Utf8Validator::new(),
             allowance: usize::MAX,
@@ -115,7 +118,7 @@ impl Receiver {
 
     pub(crate) fn set_max_message_size(&mut self, max: usize) {
         self.max_message = max;
-        if self.message.is_none() {
+        if !self.in_message() {
             self.allowance = max;
         }
     }
@@ -140,12 +143,12 @@ impl Receiver {
 
     /// Whether a data message is open (its first frame's header has arrived).
     pub(crate) const fn in_message(&self) -> bool {
-        self.message.is_some()
+        self.flags & OPEN != 0
     }
 
     /// Whether a data message is open and at least one of its pieces was handed out.
     pub(crate) const fn mid_message(&self) -> bool {
-        self.message.is_some() && self.flags & FIRST == 0
+        self.flags & (OPEN | FIRST) == OPEN
     }
 
     /// [`Receiver::receive_at`] with the input at the start of the buffer.
@@ -186,23 +189,18 @@ impl Receiver {
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
             _ => {}
         }
-        let kind = match header.opcode {
-            OpCode::Continuation => self.message.ok_or(ProtocolError::UnexpectedContinuation)?,
-            OpCode::Text | OpCode::Binary => {
-                if self.message.is_some() {
-                    return Err(ProtocolError::ExpectedContinuation);
-                }
-                if header.opcode == OpCode::Text {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                }
+        let open = self.in_message();
+        match header.opcode {
+            OpCode::Continuation if !open => return Err(ProtocolError::UnexpectedContinuation),
+            OpCode::Text | OpCode::Binary if open => {
+                return Err(ProtocolError::ExpectedContinuation)
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {
                 return self.control(buf, at, header, header_len);
             }
-        };
-        let allowance = if self.message.is_some() {
+            _ => {}
+        }
+        let allowance = if open {
             self.allowance
         } else {
             self.max_message
@@ -214,9 +212,13 @@ impl Receiver {
                 _ => return Err(ProtocolError::MessageTooBig),
             }
         }
-        if self.message.is_none() {
-            self.message = Some(kind);
-            self.flags |= FIRST;
+        if !open {
+            let binary = if header.opcode == OpCode::Binary {
+                BINARY
+            } else {
+                0
+            };
+            self.flags = (self.flags & !BINARY) | OPEN | FIRST | binary;
             self.utf8.reset();
         }
         let mut bits = 0;
@@ -244,8 +246,11 @@ impl Receiver {
         header_len: usize,
         fresh: bool,
     ) -> Result<Received, ProtocolError> {
-        let Some(kind) = self.message else {
-            return Ok(NEED_MORE);
+        // A data message is open: the kind is the open message's.
+        let kind = if self.flags & BINARY != 0 {
+            MessageKind::Binary
+        } else {
+            MessageKind::Text
         };
         let input = part_mut(buf, at..);
         let available = usize::try_from(self.remaining).unwrap_or(usize::MAX);
@@ -278,7 +283,7 @@ impl Receiver {
         // The low two bits count modulo 4; truncating `take` keeps its low bits.
         self.bits = (self.bits & !3) | (phase.wrapping_add(take as u8) & 3);
         if last {
-            self.message = None;
+            self.flags &= !OPEN;
             self.allowance = self.max_message;
         }
         let first = self.flags & FIRST != 0;
