@@ -238,7 +238,9 @@ impl Receiver {
     /// Hands out the next piece of the current data frame's payload, from `buf[at..]`,
     /// counting `header_len` bytes consumed before it. Right after its header (`fresh`),
     /// an empty frame is handed out as an empty piece.
-    #[inline]
+    // Called from two places: out of line on microcontrollers, inlined on 64-bit hosts.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn payload(
         &mut self,
         buf: &mut [u8],
@@ -271,14 +273,6 @@ impl Receiver {
         let remaining = self.remaining.wrapping_sub(take as u64);
         let fin = self.bits & FIN != 0;
         let last = fin && remaining == 0;
-        if kind == MessageKind::Text {
-            self.utf8
-                .feed(chunk)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-            if last {
-                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        }
         self.remaining = remaining;
         // The low two bits count modulo 4; truncating `take` keeps its low bits.
         self.bits = (self.bits & !3) | (phase.wrapping_add(take as u8) & 3);
@@ -288,6 +282,13 @@ impl Receiver {
         }
         let first = self.flags & FIRST != 0;
         self.flags &= !FIRST;
+        // Checked after the state is moved on: an error fails the connection, and the
+        // receiver is not used again. A text's validator is reset when it begins.
+        if kind == MessageKind::Text
+            && (self.utf8.feed(chunk).is_err() || (last && !self.utf8.is_complete()))
+        {
+            return Err(ProtocolError::InvalidUtf8);
+        }
         Ok(Received {
             // The header and the piece are within the input: cannot wrap.
             consumed: take.wrapping_add(header_len),
