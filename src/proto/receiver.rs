@@ -5,7 +5,7 @@ use crate::frame::{self, FrameHeader, OpCode};
 use crate::utf8::Utf8Validator;
 use crate::Status;
 
-use super::{parse_close, MessageKind, ProtocolError, Role};
+use super::{close_code, MessageKind, ProtocolError, Role};
 
 // The data frame being received, in `Receiver::bits`: the payload received so far
 // modulo 4 (where the mask key stands) in the low two bits, and these.
@@ -331,7 +331,7 @@ impl Receiver {
             OpCode::Ping => RawEvent::Ping(span),
             OpCode::Pong => RawEvent::Pong(span),
             _ => {
-                let code = parse_close(payload)?.map(|c| c.code);
+                let code = close_code(payload)?;
                 self.flags |= CLOSED;
                 let reason = Span {
                     start: start.wrapping_add(2).min(end),
