@@ -178,7 +178,7 @@ impl Receiver {
             });
         }
         if self.remaining > 0 {
-            return self.payload(buf, at, 0, false);
+            return self.payload(buf, at, 0);
         }
         let input = part(buf, at..);
         let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
@@ -232,12 +232,13 @@ impl Receiver {
         self.mask = header.mask.unwrap_or_default();
         self.bits = bits;
         // The header is within the input: cannot wrap.
-        self.payload(buf, at.wrapping_add(header_len), header_len, true)
+        self.payload(buf, at.wrapping_add(header_len), header_len)
     }
 
     /// Hands out the next piece of the current data frame's payload, from `buf[at..]`,
-    /// counting `header_len` bytes consumed before it. Right after its header (`fresh`),
-    /// an empty frame is handed out as an empty piece.
+    /// counting `header_len` bytes consumed before it (its header's, right after it).
+    /// Called only with payload still due, or right after the header: so an empty frame
+    /// is handed out as an empty piece.
     // Called from two places: out of line on microcontrollers, inlined on 64-bit hosts.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
@@ -246,7 +247,6 @@ impl Receiver {
         buf: &mut [u8],
         at: usize,
         header_len: usize,
-        fresh: bool,
     ) -> Result<Received, ProtocolError> {
         // A data message is open: the kind is the open message's.
         let kind = if self.flags & BINARY != 0 {
@@ -257,7 +257,7 @@ impl Receiver {
         let input = part_mut(buf, at..);
         let available = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         let take = available.min(input.len());
-        if take == 0 && !(fresh && self.remaining == 0) {
+        if take == 0 && self.remaining != 0 {
             // No payload yet: only the header (if any) is consumed.
             return Ok(Received {
                 consumed: header_len,
