@@ -320,16 +320,20 @@ fn mask_wide(data: &mut [u8], key: [u8; 4]) {
 /// for every caller (each inlined copy cost flash).
 #[inline(never)]
 fn mask_narrow(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate_key(key, offset);
-    let k = u32::from_ne_bytes(key);
+    // The key as a little-endian word, turned so that its low byte masks the first byte
+    // of `data` (a turn of at most 24 bits: the multiplication cannot overflow).
+    let mut k = u32::from_le_bytes(key).rotate_right(((offset % 4) as u32).wrapping_mul(8));
     let mut words = data.chunks_exact_mut(4);
     for chunk in &mut words {
         if let Ok(bytes) = <&mut [u8; 4]>::try_from(chunk) {
-            *bytes = (u32::from_ne_bytes(*bytes) ^ k).to_ne_bytes();
+            *bytes = (u32::from_le_bytes(*bytes) ^ k).to_le_bytes();
         }
     }
-    for (byte, k) in words.into_remainder().iter_mut().zip(key) {
-        *byte ^= k;
+    // The rest begins a multiple of 4 bytes in: its bytes take the key's low byte, then
+    // the next (the cast keeps the low byte).
+    for byte in words.into_remainder() {
+        *byte ^= k as u8;
+        k >>= 8;
     }
 }
 
