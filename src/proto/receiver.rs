@@ -219,7 +219,9 @@ impl Receiver {
                 0
             };
             self.flags = (self.flags & !BINARY) | OPEN | FIRST | binary;
-            self.utf8.reset();
+            // The last text ended on a code point boundary (or the connection failed):
+            // the validator is as new.
+            debug_assert!(self.utf8.is_complete(), "validator left mid code point");
         }
         let mut bits = 0;
         if header.fin {
@@ -283,7 +285,8 @@ impl Receiver {
         let first = self.flags & FIRST != 0;
         self.flags &= !FIRST;
         // Checked after the state is moved on: an error fails the connection, and the
-        // receiver is not used again. A text's validator is reset when it begins.
+        // receiver is not used again. A text that ends complete leaves the validator as
+        // new, ready for the next (and binary messages do not touch it).
         if kind == MessageKind::Text
             && (self.utf8.feed(chunk).is_err() || (last && !self.utf8.is_complete()))
         {

@@ -254,6 +254,25 @@ fn every_close_code() {
 }
 
 #[test]
+fn texts_one_after_another() {
+    // The validator is not reset between texts: one that ends complete leaves it as new.
+    // A character split across frames, a binary message, then texts that must pass and
+    // one that must fail at its first byte.
+    let c = Role::Client;
+    let mut bytes = frame(c, false, OpCode::Text, b"ab\xc3");
+    bytes.extend(frame(c, true, OpCode::Continuation, b"\xa9"));
+    bytes.extend(frame(c, true, OpCode::Binary, b"\xe2\x82"));
+    bytes.extend(frame(c, true, OpCode::Text, b"\xe2\x82\xac"));
+    bytes.extend(frame(c, true, OpCode::Text, b"ok"));
+    for step in [1, 3, bytes.len()] {
+        let got = messages(&run(Role::Server, &bytes, step).unwrap());
+        assert_eq!(got.len(), 4, "step {step}");
+    }
+    bytes.extend(frame(c, true, OpCode::Text, b"\xa9"));
+    fails_with(Role::Server, &bytes, ProtocolError::InvalidUtf8);
+}
+
+#[test]
 fn close_code_agrees_with_parse_close() {
     // The receiver's check and the public parser: the same verdict on every payload.
     for payload in [
