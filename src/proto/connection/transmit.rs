@@ -307,28 +307,29 @@ impl<M: Masking> Outbound<M> {
     /// unless ours is already on its way: now, or behind the open frame. No pong is
     /// owed after it.
     pub(super) fn owe_close_echo(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
+        self.owe_close(tx, code);
+    }
+
+    /// Queues a close frame carrying `code` (or nothing) now or behind the open frame,
+    /// in the place of any control frame waiting there, unless ours is already on its
+    /// way; the room was reserved before the frame that called for it was read. The
+    /// owed pong is forgotten either way: no pong follows a close.
+    ///
+    /// As a pong, it waits at the end of the buffer in either case, and outside one of
+    /// our frames it is taken into the output at once. With the pong forgotten, nothing
+    /// waits before the close's payload (a code, two bytes at most), which goes at the
+    /// very end of the buffer.
+    // The close echo's and the failure's: one copy out of line.
+    #[inline(never)]
+    fn owe_close(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
         self.pong = 0;
         self.flags &= !PONG_OWED;
         if self.flags & CLOSE_SENT != 0 {
             return;
         }
-        let head = code.map(|c| c.0.to_be_bytes());
-        let head: &[u8] = head.as_ref().map_or(&[], |h| &h[..]);
-        self.owe_close(tx, head);
-    }
-
-    /// Queues a close frame with `payload` (a code, or nothing) now or behind the open
-    /// frame, in the place of any control frame waiting there; the room was reserved
-    /// before the frame that called for it was read.
-    ///
-    /// As a pong, it waits at the end of the buffer in either case, and outside one of
-    /// our frames it is taken into the output at once.
-    ///
-    /// Both callers forget the owed pong first, so nothing waits before the close's
-    /// payload (a code, two bytes at most), which goes at the very end of the buffer.
-    fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
-        debug_assert!(self.pong == 0 && payload.len() <= 2, "no pong owed, a code");
         self.flags |= CLOSE_SENT;
+        let head = code.map(|c| c.0.to_be_bytes());
+        let payload: &[u8] = head.as_ref().map_or(&[], |h| &h[..]);
         let end = tx.len();
         // A code's two bytes at most, within the buffer: cannot wrap.
         let start = end.wrapping_sub(payload.len());
@@ -352,16 +353,14 @@ impl<M: Masking> Outbound<M> {
     #[cold]
     pub(super) fn fail(&mut self, tx: &mut [u8], code: CloseCode) {
         self.flags |= FAILED;
-        self.pong = 0;
-        self.flags &= !PONG_OWED;
         if self.sender.frame_remaining() > 0 {
             // Our frame is cut short, and no close frame can follow it (RFC 6455
             // section 7.1.7 asks for one only where it can be sent): what is buffered
             // still goes out, then nothing more.
             self.flags |= DROPPED;
             self.drop_waiting();
-        } else if self.flags & CLOSE_SENT == 0 {
-            self.owe_close(tx, &code.0.to_be_bytes());
+        } else {
+            self.owe_close(tx, Some(code));
         }
     }
 }
