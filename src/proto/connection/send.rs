@@ -375,8 +375,8 @@ impl<M: Masking> Outbound<M> {
                 }
             }
             if free == 0 {
-                if self.tx_start > 0 {
-                    self.compact(tx);
+                // Moving the output to the front makes room if anything was written.
+                if self.make_room(tx, 1) {
                     continue;
                 }
                 return Ok(Output::Transmit);

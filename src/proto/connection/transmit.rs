@@ -179,7 +179,7 @@ impl<M: Masking> Outbound<M> {
 
     /// Room for `need` bytes after the output, before anything waiting at the end of
     /// `tx`. Moves the output to the front if that makes the room.
-    // Called from five places: out of line on microcontrollers, inlined on 64-bit hosts.
+    // Called from eight places: out of line on microcontrollers, inlined on 64-bit hosts.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn make_room(&mut self, tx: &mut [u8], need: usize) -> bool {
@@ -204,9 +204,11 @@ impl<M: Masking> Outbound<M> {
         tx.len().saturating_sub(used)
     }
 
-    #[cold]
-    #[inline(never)]
-    pub(super) fn compact(&mut self, tx: &mut [u8]) {
+    // Only `make_room` calls it: part of it on microcontrollers; kept out of the hot
+    // paths it is inlined into on 64-bit hosts.
+    #[cfg_attr(target_pointer_width = "64", cold, inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
+    fn compact(&mut self, tx: &mut [u8]) {
         move_bytes(tx, self.tx_start..self.tx_end, 0);
         // tx_start <= tx_end: cannot wrap.
         self.tx_end = self.tx_end.wrapping_sub(self.tx_start);
