@@ -197,6 +197,15 @@ impl<M: Masking> Outbound<M> {
         tx: &mut [u8],
         data: &'d [u8],
     ) -> Result<Output<'d>, Error> {
+        self.check_payload(data)?;
+        self.put_payload(tx, data)
+    }
+
+    /// [`Outbound::write_payload`]'s checks: the call's `data` continues the open
+    /// frame (a new call's fits what it still owes; the interrupted one's is made
+    /// again). A new call starts its progress at 0.
+    #[inline]
+    fn check_payload(&mut self, data: &[u8]) -> Result<(), Error> {
         self.check_send(false)?;
         if self.flags & WHOLE != 0 {
             return Err(Error::Send(SendError::NotTheInterruptedCall));
@@ -212,7 +221,7 @@ impl<M: Masking> Outbound<M> {
             self.flags |= PIECE;
             self.resume = 0;
         }
-        self.put_payload(tx, data)
+        Ok(())
     }
 
     /// Sends a received piece on in a frame of the same length and FIN as the one it
@@ -233,11 +242,18 @@ impl<M: Masking> Outbound<M> {
             let len = (piece.payload.len() as u64).saturating_add(piece.frame_remaining);
             match self.begin_frame(tx, piece.kind, len, piece.frame_fin)? {
                 Output::Done if len == 0 => return Ok(Output::Done),
-                Output::Done => {}
+                // The frame just opened owes this payload and the rest of the piece's
+                // frame: `write_payload`'s checks hold, and the call starts at 0.
+                Output::Done => {
+                    self.flags |= PIECE;
+                    self.resume = 0;
+                }
                 other => return Ok(other),
             }
+        } else {
+            self.check_payload(piece.payload)?;
         }
-        self.write_payload(tx, piece.payload)
+        self.put_payload(tx, piece.payload)
     }
 
     /// A whole data frame written straight after the output, when it fits there and
