@@ -17,7 +17,8 @@ pub(crate) struct Sender {
     key: [u8; 4],
     /// The type of the fragmented message being sent, if one is open.
     message: Option<MessageKind>,
-    /// The open frame's payload sent so far, modulo 4.
+    /// The open frame's payload sent so far, modulo 4 (kept for a client's frames: a
+    /// server's are counted with [`Sender::count`], which leaves it alone).
     phase: u8,
 }
 
@@ -76,16 +77,24 @@ impl Sender {
     /// counted.
     #[inline]
     pub(crate) fn payload(&mut self, len: usize) -> Result<([u8; 4], usize), SendError> {
+        self.count(len)?;
+        let offset = usize::from(self.phase);
+        // Truncating `len` keeps its low two bits, all that counts modulo 4.
+        self.phase = self.phase.wrapping_add(len as u8) & 3;
+        Ok((self.key, offset))
+    }
+
+    /// [`Sender::payload`] for a server's frame, which is not masked: only the count,
+    /// the masking key and offset left as they are.
+    #[inline]
+    pub(crate) fn count(&mut self, len: usize) -> Result<(), SendError> {
         let len64 = len as u64;
         if len64 > self.remaining {
             return Err(SendError::PayloadTooLong);
         }
         // Checked just above: cannot wrap.
         self.remaining = self.remaining.wrapping_sub(len64);
-        let offset = usize::from(self.phase);
-        // Truncating `len` keeps its low two bits, all that counts modulo 4.
-        self.phase = self.phase.wrapping_add(len as u8) & 3;
-        Ok((self.key, offset))
+        Ok(())
     }
 }
 
@@ -150,6 +159,12 @@ mod tests {
             .unwrap();
         assert_eq!(server.payload(1 << 30), Ok(([0; 4], 0)));
         assert_eq!(server.frame_remaining(), (5 << 30) - (1 << 30));
+        // A server's payload only counted: the same refusal, and no offset kept.
+        assert_eq!(server.count(3), Ok(()));
+        assert_eq!(server.frame_remaining(), (4 << 30) - 3);
+        assert_eq!(server.count(4 << 30), Err(SendError::PayloadTooLong));
+        assert_eq!(server.frame_remaining(), (4 << 30) - 3);
+        assert_eq!(server.payload(0), Ok(([0; 4], 0)));
     }
 
     #[test]

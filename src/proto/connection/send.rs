@@ -420,7 +420,7 @@ impl<M: Masking> Outbound<M> {
             debug_assert!(false, "room checked for the payload");
             return;
         };
-        let counted = self.sender.payload(bytes.len());
+        let counted = self.count_payload(bytes.len());
         debug_assert!(counted.is_ok(), "payload checked against the frame");
         let Ok((key, offset)) = counted else {
             return;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::bytes::{move_bytes, part, part_mut};
 use crate::frame::{self, CloseCode, OpCode, MAX_CONTROL_PAYLOAD};
-use crate::proto::{Masking, Role};
+use crate::proto::{Masking, Role, SendError};
 
 /// The flag bits that hold the waiting control frame's opcode.
 const WAITING_OP: u16 = 0xF << WAITING_SHIFT;
@@ -58,10 +58,24 @@ impl<M: Masking> Outbound<M> {
     /// `n` bytes of an [`Output::Direct`]'s were written.
     pub(crate) fn wrote_direct(&mut self, n: usize) {
         self.flags |= FLUSH_OWED;
-        let counted = self.sender.payload(n);
+        let counted = self.count_payload(n);
         debug_assert!(counted.is_ok(), "{n} bytes beyond the frame");
         if counted.is_ok() {
             self.resume = self.resume.saturating_add(n);
+        }
+    }
+
+    /// Accounts for the next `n` payload bytes of the open frame ([`Sender::payload`]):
+    /// a client's frame gets the masking key and the bytes' offset; a server's, never
+    /// masked, is only counted ([`Sender::count`]), with an all-zero key at offset 0.
+    ///
+    /// [`Sender::payload`]: crate::proto::sender::Sender::payload
+    /// [`Sender::count`]: crate::proto::sender::Sender::count
+    #[inline]
+    pub(super) fn count_payload(&mut self, n: usize) -> Result<([u8; 4], usize), SendError> {
+        match M::ROLE {
+            Role::Client => self.sender.payload(n),
+            Role::Server => self.sender.count(n).map(|()| ([0; 4], 0)),
         }
     }
 
