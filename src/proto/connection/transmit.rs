@@ -355,19 +355,18 @@ impl<M: Masking> Outbound<M> {
             return;
         }
         self.flags |= CLOSE_SENT;
-        let head = code.map(|c| c.0.to_be_bytes());
-        let payload: &[u8] = head.as_ref().map_or(&[], |h| &h[..]);
-        let end = tx.len();
-        // A code's two bytes at most, within the buffer: cannot wrap.
-        let start = end.wrapping_sub(payload.len());
-        debug_assert!(start >= self.tx_end, "room reserved");
-        if let Some(dst) = tx.get_mut(start..end) {
-            dst.copy_from_slice(payload);
-            // At most 2.
-            self.waiting = payload.len() as u8;
-            self.flags =
-                (self.flags & !WAITING_OP) | u16::from(OpCode::Close.bits()) << WAITING_SHIFT;
+        // The payload: the code's two bytes, or nothing.
+        let mut n = 0;
+        if let (Some(code), Some(last)) = (code, tx.last_chunk_mut()) {
+            *last = code.0.to_be_bytes();
+            n = 2;
         }
+        debug_assert!(
+            tx.len().saturating_sub(usize::from(n)) >= self.tx_end,
+            "room reserved"
+        );
+        self.waiting = n;
+        self.flags = (self.flags & !WAITING_OP) | u16::from(OpCode::Close.bits()) << WAITING_SHIFT;
         self.settle(tx);
         debug_assert!(
             self.sender.frame_remaining() > 0 || self.waiting_op() == 0,
