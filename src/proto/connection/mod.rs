@@ -360,6 +360,12 @@ impl<M: Masking> Connection<M> {
         self.outbound.wants_transmit()
     }
 
+    /// Whether the transmit buffer holds output: [`Connection::wants_transmit`] where the
+    /// transport is known to be up (after [`Status::Partial`], which comes only then).
+    pub(crate) const fn has_output(&self) -> bool {
+        self.outbound.has_output()
+    }
+
     /// Whether bytes were written since the transport was last flushed: a driver
     /// flushes its transport before it waits for the peer, until it reports
     /// [`Connection::flushed`].

@@ -127,7 +127,8 @@ impl<M: Masking> Outbound<M> {
             // output is written; a large one's header needs room only for itself.
             let whole = header_len.wrapping_add(len);
             if !self.make_room(tx, whole) {
-                if len <= MIN_WRITE && self.wants_transmit() {
+                // The send was checked: the transport is up.
+                if len <= MIN_WRITE && self.has_output() {
                     return Ok(Output::Transmit);
                 }
                 if !self.make_room(tx, header_len) {
@@ -146,9 +147,10 @@ impl<M: Masking> Outbound<M> {
 
     /// No room for what a call must put in the transmit buffer: once the output is
     /// written there will be (the buffer holds at least a control frame, and stays
-    /// clear of everything but what waits for an open frame).
+    /// clear of everything but what waits for an open frame). Its callers checked the
+    /// send: the transport is up.
     pub(super) fn wait_for_room(&self) -> Result<Output<'static>, Error> {
-        if self.wants_transmit() {
+        if self.has_output() {
             Ok(Output::Transmit)
         } else {
             debug_assert!(false, "no room in an empty transmit buffer");

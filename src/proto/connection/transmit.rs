@@ -34,7 +34,13 @@ impl<M: Masking> Outbound<M> {
 
     /// Whether there are bytes to write out.
     pub(crate) const fn wants_transmit(&self) -> bool {
-        self.tx_end > self.tx_start && self.flags & BROKEN == 0
+        self.has_output() && self.flags & BROKEN == 0
+    }
+
+    /// Whether the output holds bytes: [`Outbound::wants_transmit`] for callers that
+    /// know the transport is up.
+    pub(crate) const fn has_output(&self) -> bool {
+        self.tx_end > self.tx_start
     }
 
     /// `n` bytes of [`Connection::poll_transmit`]'s were written.
