@@ -17,8 +17,8 @@ pub(crate) struct Sender {
     key: [u8; 4],
     /// The type of the fragmented message being sent, if one is open.
     message: Option<MessageKind>,
-    /// The open frame's payload sent so far, modulo 4 (kept for a client's frames: a
-    /// server's are counted with [`Sender::count`], which leaves it alone).
+    /// The open frame's payload sent so far, modulo 4: a client's frames only (it is
+    /// reset with each key; a server's frames, never masked, leave it meaningless).
     phase: u8,
 }
 
@@ -61,8 +61,12 @@ impl Sender {
         };
         self.message = if last { None } else { Some(kind) };
         self.remaining = len;
-        self.key = mask.unwrap_or_default();
-        self.phase = 0;
+        // A client's frames each have a key; a server's never have one (its key stays
+        // all zeros, and its offset is not used).
+        if let Some(key) = mask {
+            self.key = key;
+            self.phase = 0;
+        }
         Ok(FrameHeader {
             fin: last,
             opcode,
@@ -72,9 +76,9 @@ impl Sender {
     }
 
     /// Accounts for the next `len` payload bytes of the open data frame. Returns the
-    /// masking key and the bytes' offset into the payload modulo 4 (the key is all zeros
-    /// for a server's frame). More than the frame still owes is refused, and nothing is
-    /// counted.
+    /// masking key and the bytes' offset into the payload modulo 4 (for a server's
+    /// frame, the key is all zeros and the offset means nothing). More than the frame
+    /// still owes is refused, and nothing is counted.
     #[inline]
     pub(crate) fn payload(&mut self, len: usize) -> Result<([u8; 4], usize), SendError> {
         self.count(len)?;
