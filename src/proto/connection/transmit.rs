@@ -6,9 +6,8 @@
 //! - the output is `tx[tx_start..tx_end]`, and `tx_start <= tx_end`;
 //! - the payloads waiting behind the open frame (a pong's, then another control
 //!   frame's, each at most 125 bytes) take the last `pong + waiting` bytes of `tx`, and
-//!   `tx_end + pong + waiting <= tx.len()`.
-
-use core::ops::Range;
+//!   `tx_end + pong + waiting <= tx.len()`; `pong` is 0 unless a pong is owed, so the
+//!   first of them always starts at `tx.len() - pong - waiting`.
 
 use super::{
     Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, FLUSH_OWED, PONG_OWED, RESERVE, WAITING_SHIFT,
@@ -114,17 +113,13 @@ impl<M: Masking> Outbound<M> {
             return;
         }
         loop {
-            // Both payloads are within the last `pong + waiting` bytes: nothing wraps.
-            let end = tx.len();
-            let waiting_start = end.wrapping_sub(usize::from(self.waiting));
             let pong_owed = self.flags & PONG_OWED != 0;
-            let (op, src) = if pong_owed {
-                let pong_start = waiting_start.wrapping_sub(usize::from(self.pong));
-                (OpCode::Pong.bits(), pong_start..waiting_start)
+            let (op, n) = if pong_owed {
+                (OpCode::Pong.bits(), self.pong)
             } else {
-                (self.waiting_op(), waiting_start..end)
+                (self.waiting_op(), self.waiting)
             };
-            if op == 0 || !self.unstash(tx, op, src) {
+            if op == 0 || !self.unstash(tx, op, usize::from(n)) {
                 return;
             }
             if pong_owed {
@@ -137,17 +132,23 @@ impl<M: Masking> Outbound<M> {
         }
     }
 
-    /// Turns the waiting payload at `src` (the first of those still counted as waiting)
-    /// into a frame at the end of the output, if its header fits.
-    fn unstash(&mut self, tx: &mut [u8], op: u8, src: Range<usize>) -> bool {
+    /// Turns the first waiting payload (`n` bytes: the owed pong's if there is one,
+    /// which comes first, else the other's) into a frame at the end of the output, if
+    /// its header fits.
+    fn unstash(&mut self, tx: &mut [u8], op: u8, n: usize) -> bool {
         let header_len = self.control_header_len();
         // The payload is counted as waiting: room for the header is room for the frame,
         // which then ends where the payload did or before.
         if !self.make_room(tx, header_len) {
             return false;
         }
-        let n = src.len();
+        // The waiting payloads are the last `pong + waiting` bytes: nothing wraps.
+        let start = tx
+            .len()
+            .wrapping_sub(usize::from(self.pong))
+            .wrapping_sub(usize::from(self.waiting));
         // Room was made: the sum is within the buffer. The payload moves down (or stays).
+        let src = start..start.wrapping_add(n);
         move_bytes(tx, src, self.tx_end.wrapping_add(header_len));
         self.put_control_header(tx, op, n);
         true
