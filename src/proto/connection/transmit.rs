@@ -112,30 +112,22 @@ impl<M: Masking> Outbound<M> {
             self.drop_waiting();
             return;
         }
-        loop {
-            let pong_owed = self.flags & PONG_OWED != 0;
-            let (op, n) = if pong_owed {
-                (OpCode::Pong.bits(), self.pong)
-            } else {
-                (self.waiting_op(), self.waiting)
-            };
-            if op == 0 || !self.unstash(tx, op, usize::from(n)) {
-                return;
-            }
-            if pong_owed {
-                self.pong = 0;
-                self.flags &= !PONG_OWED;
-            } else {
-                self.waiting = 0;
-                self.flags &= !WAITING_OP;
-            }
-        }
+        while self.unstash(tx) {}
     }
 
-    /// Turns the first waiting payload (`n` bytes: the owed pong's if there is one,
-    /// which comes first, else the other's) into a frame at the end of the output, if
-    /// its header fits.
-    fn unstash(&mut self, tx: &mut [u8], op: u8, n: usize) -> bool {
+    /// Turns the first waiting payload (the owed pong's if there is one, which comes
+    /// first, else the other's) into a frame at the end of the output, if its header
+    /// fits; whether it did (`false` also when nothing waits).
+    fn unstash(&mut self, tx: &mut [u8]) -> bool {
+        let pong_owed = self.flags & PONG_OWED != 0;
+        let (op, n) = if pong_owed {
+            (OpCode::Pong.bits(), self.pong)
+        } else {
+            (self.waiting_op(), self.waiting)
+        };
+        if op == 0 {
+            return false;
+        }
         let header_len = self.control_header_len();
         // The payload is counted as waiting: room for the header is room for the frame,
         // which then ends where the payload did or before.
@@ -148,9 +140,16 @@ impl<M: Masking> Outbound<M> {
             .wrapping_sub(usize::from(self.pong))
             .wrapping_sub(usize::from(self.waiting));
         // Room was made: the sum is within the buffer. The payload moves down (or stays).
-        let src = start..start.wrapping_add(n);
+        let src = start..start.wrapping_add(usize::from(n));
         move_bytes(tx, src, self.tx_end.wrapping_add(header_len));
-        self.put_control_header(tx, op, n);
+        self.put_control_header(tx, op, usize::from(n));
+        if pong_owed {
+            self.pong = 0;
+            self.flags &= !PONG_OWED;
+        } else {
+            self.waiting = 0;
+            self.flags &= !WAITING_OP;
+        }
         true
     }
 
