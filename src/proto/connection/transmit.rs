@@ -26,6 +26,12 @@ impl<M: Masking> Outbound<M> {
         if self.flags & BROKEN != 0 {
             return &[];
         }
+        self.output(tx)
+    }
+
+    /// [`Outbound::poll_transmit`] for callers that know the transport is up.
+    pub(crate) fn output<'t>(&mut self, tx: &'t mut [u8]) -> &'t [u8] {
+        debug_assert!(self.flags & BROKEN == 0, "the transport is up");
         self.settle(tx);
         let tx: &'t [u8] = tx;
         part(tx, self.tx_start..self.tx_end)
