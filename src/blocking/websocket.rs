@@ -228,7 +228,8 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
     #[cold]
     fn failed(&mut self, e: Error) -> Error<T::Error> {
         // Also a close echo that a timeout kept in the buffer, on a read after the close.
-        if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
+        // (After the transport ended, `flush` does nothing but say so.)
+        if matches!(e, Error::Protocol(_)) || self.conn.has_output() {
             let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
         }
         e.into_io()
