@@ -220,13 +220,18 @@ impl<M: Masking> Outbound<M> {
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn make_room(&mut self, tx: &mut [u8], need: usize) -> bool {
-        if self.free(tx) >= need {
+        let free = self.free(tx);
+        if free >= need {
             return true;
         }
-        if self.tx_start > 0 {
-            self.compact(tx);
+        // Moving the output to the front frees the `tx_start` bytes before it (when
+        // there are any): within the buffer, the sum cannot wrap.
+        let start = self.tx_start;
+        if start == 0 {
+            return false;
         }
-        self.free(tx) >= need
+        self.compact(tx);
+        free.wrapping_add(start) >= need
     }
 
     /// The bytes between the output and what waits at the end of `tx`.
