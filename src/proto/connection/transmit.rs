@@ -51,8 +51,12 @@ impl<M: Masking> Outbound<M> {
     /// `n` bytes of [`Connection::poll_transmit`]'s were written.
     pub(crate) fn transmitted(&mut self, n: usize) {
         self.flags |= FLUSH_OWED;
-        self.tx_start = self.tx_start.saturating_add(n).min(self.tx_end);
-        if self.tx_start == self.tx_end {
+        // tx_start <= tx_end: cannot wrap.
+        if n < self.tx_end.wrapping_sub(self.tx_start) {
+            // Less than the output: the sum stays below tx_end.
+            self.tx_start = self.tx_start.wrapping_add(n);
+        } else {
+            // All of it (a transport that reports more wrote no more than it was given).
             self.tx_start = 0;
             self.tx_end = 0;
         }
