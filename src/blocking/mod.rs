@@ -71,13 +71,15 @@ fn write_some<T: Write, M: Masking>(
 }
 
 /// Writes out everything the connection has to send (without flushing the transport).
+/// Its callers know the transport is up: `run`, after a send call asked for it (which
+/// it does only then), and `flush`, which checks; a write that fails or ends it returns.
 fn transmit<T: Write, M: Masking>(
     io: &mut T,
     conn: &mut Connection<M>,
     tx: &mut [u8],
 ) -> Result<(), Error<T::Error>> {
     loop {
-        let out = conn.poll_transmit(tx);
+        let out = conn.output(tx);
         if out.is_empty() {
             return Ok(());
         }

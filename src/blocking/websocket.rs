@@ -215,8 +215,9 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
     fn wait(&mut self) -> Result<(), Error<T::Error>> {
         // What was written must reach the peer before we wait for it: a transport that
         // holds bytes until flushed (TLS) is flushed, and one a timeout interrupted is
-        // flushed again.
-        if self.conn.wants_transmit() || self.conn.wants_flush() {
+        // flushed again. (Only after `Status::Partial`, which the core returns only
+        // while the transport is up: output waiting is output to write.)
+        if self.conn.has_output() || self.conn.wants_flush() {
             return flush(&mut self.io, &mut self.conn, self.tx.as_mut());
         }
         fill(&mut self.io, &mut self.conn, self.rx.as_mut())
@@ -227,7 +228,8 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
     #[cold]
     fn failed(&mut self, e: Error) -> Error<T::Error> {
         // Also a close echo that a timeout kept in the buffer, on a read after the close.
-        if matches!(e, Error::Protocol(_)) || self.conn.wants_transmit() {
+        // (After the transport ended, `flush` does nothing but say so.)
+        if matches!(e, Error::Protocol(_)) || self.conn.has_output() {
             let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
         }
         e.into_io()

@@ -17,7 +17,8 @@ pub(crate) struct Sender {
     key: [u8; 4],
     /// The type of the fragmented message being sent, if one is open.
     message: Option<MessageKind>,
-    /// The open frame's payload sent so far, modulo 4.
+    /// The open frame's payload sent so far, modulo 4: a client's frames only (it is
+    /// reset with each key; a server's frames, never masked, leave it meaningless).
     phase: u8,
 }
 
@@ -60,8 +61,12 @@ impl Sender {
         };
         self.message = if last { None } else { Some(kind) };
         self.remaining = len;
-        self.key = mask.unwrap_or_default();
-        self.phase = 0;
+        // A client's frames each have a key; a server's never have one (its key stays
+        // all zeros, and its offset is not used).
+        if let Some(key) = mask {
+            self.key = key;
+            self.phase = 0;
+        }
         Ok(FrameHeader {
             fin: last,
             opcode,
@@ -71,21 +76,29 @@ impl Sender {
     }
 
     /// Accounts for the next `len` payload bytes of the open data frame. Returns the
-    /// masking key and the bytes' offset into the payload modulo 4 (the key is all zeros
-    /// for a server's frame). More than the frame still owes is refused, and nothing is
-    /// counted.
+    /// masking key and the bytes' offset into the payload modulo 4 (for a server's
+    /// frame, the key is all zeros and the offset means nothing). More than the frame
+    /// still owes is refused, and nothing is counted.
     #[inline]
     pub(crate) fn payload(&mut self, len: usize) -> Result<([u8; 4], usize), SendError> {
+        self.count(len)?;
+        let offset = usize::from(self.phase);
+        // Truncating `len` keeps its low two bits, all that counts modulo 4.
+        self.phase = self.phase.wrapping_add(len as u8) & 3;
+        Ok((self.key, offset))
+    }
+
+    /// [`Sender::payload`] for a server's frame, which is not masked: only the count,
+    /// the masking key and offset left as they are.
+    #[inline]
+    pub(crate) fn count(&mut self, len: usize) -> Result<(), SendError> {
         let len64 = len as u64;
         if len64 > self.remaining {
             return Err(SendError::PayloadTooLong);
         }
         // Checked just above: cannot wrap.
         self.remaining = self.remaining.wrapping_sub(len64);
-        let offset = usize::from(self.phase);
-        // Truncating `len` keeps its low two bits, all that counts modulo 4.
-        self.phase = self.phase.wrapping_add(len as u8) & 3;
-        Ok((self.key, offset))
+        Ok(())
     }
 }
 
@@ -150,6 +163,12 @@ mod tests {
             .unwrap();
         assert_eq!(server.payload(1 << 30), Ok(([0; 4], 0)));
         assert_eq!(server.frame_remaining(), (5 << 30) - (1 << 30));
+        // A server's payload only counted: the same refusal, and no offset kept.
+        assert_eq!(server.count(3), Ok(()));
+        assert_eq!(server.frame_remaining(), (4 << 30) - 3);
+        assert_eq!(server.count(4 << 30), Err(SendError::PayloadTooLong));
+        assert_eq!(server.frame_remaining(), (4 << 30) - 3);
+        assert_eq!(server.payload(0), Ok(([0; 4], 0)));
     }
 
     #[test]

@@ -355,9 +355,22 @@ impl<M: Masking> Connection<M> {
         self.outbound.poll_transmit(tx)
     }
 
+    /// [`Connection::poll_transmit`] where the transport is known to be up: after a send
+    /// call that returned [`Output::Transmit`] (every one checks it first), or a check of
+    /// [`Connection::transport_ended`].
+    pub(crate) fn output<'t>(&mut self, tx: &'t mut [u8]) -> &'t [u8] {
+        self.outbound.output(tx)
+    }
+
     /// Whether there are bytes to write out.
     pub const fn wants_transmit(&self) -> bool {
         self.outbound.wants_transmit()
+    }
+
+    /// Whether the transmit buffer holds output: [`Connection::wants_transmit`] where the
+    /// transport is known to be up (after [`Status::Partial`], which comes only then).
+    pub(crate) const fn has_output(&self) -> bool {
+        self.outbound.has_output()
     }
 
     /// Whether bytes were written since the transport was last flushed: a driver

@@ -127,7 +127,8 @@ impl<M: Masking> Outbound<M> {
             // output is written; a large one's header needs room only for itself.
             let whole = header_len.wrapping_add(len);
             if !self.make_room(tx, whole) {
-                if len <= MIN_WRITE && self.wants_transmit() {
+                // The send was checked: the transport is up.
+                if len <= MIN_WRITE && self.has_output() {
                     return Ok(Output::Transmit);
                 }
                 if !self.make_room(tx, header_len) {
@@ -146,9 +147,10 @@ impl<M: Masking> Outbound<M> {
 
     /// No room for what a call must put in the transmit buffer: once the output is
     /// written there will be (the buffer holds at least a control frame, and stays
-    /// clear of everything but what waits for an open frame).
+    /// clear of everything but what waits for an open frame). Its callers checked the
+    /// send: the transport is up.
     pub(super) fn wait_for_room(&self) -> Result<Output<'static>, Error> {
-        if self.wants_transmit() {
+        if self.has_output() {
             Ok(Output::Transmit)
         } else {
             debug_assert!(false, "no room in an empty transmit buffer");
@@ -197,6 +199,15 @@ impl<M: Masking> Outbound<M> {
         tx: &mut [u8],
         data: &'d [u8],
     ) -> Result<Output<'d>, Error> {
+        self.check_payload(data)?;
+        self.put_payload(tx, data)
+    }
+
+    /// [`Outbound::write_payload`]'s checks: the call's `data` continues the open
+    /// frame (a new call's fits what it still owes; the interrupted one's is made
+    /// again). A new call starts its progress at 0.
+    #[inline]
+    fn check_payload(&mut self, data: &[u8]) -> Result<(), Error> {
         self.check_send(false)?;
         if self.flags & WHOLE != 0 {
             return Err(Error::Send(SendError::NotTheInterruptedCall));
@@ -212,7 +223,7 @@ impl<M: Masking> Outbound<M> {
             self.flags |= PIECE;
             self.resume = 0;
         }
-        self.put_payload(tx, data)
+        Ok(())
     }
 
     /// Sends a received piece on in a frame of the same length and FIN as the one it
@@ -233,11 +244,18 @@ impl<M: Masking> Outbound<M> {
             let len = (piece.payload.len() as u64).saturating_add(piece.frame_remaining);
             match self.begin_frame(tx, piece.kind, len, piece.frame_fin)? {
                 Output::Done if len == 0 => return Ok(Output::Done),
-                Output::Done => {}
+                // The frame just opened owes this payload and the rest of the piece's
+                // frame: `write_payload`'s checks hold, and the call starts at 0.
+                Output::Done => {
+                    self.flags |= PIECE;
+                    self.resume = 0;
+                }
                 other => return Ok(other),
             }
+        } else {
+            self.check_payload(piece.payload)?;
         }
-        self.write_payload(tx, piece.payload)
+        self.put_payload(tx, piece.payload)
     }
 
     /// A whole data frame written straight after the output, when it fits there and
@@ -375,8 +393,8 @@ impl<M: Masking> Outbound<M> {
                 }
             }
             if free == 0 {
-                if self.tx_start > 0 {
-                    self.compact(tx);
+                // Moving the output to the front makes room if anything was written.
+                if self.make_room(tx, 1) {
                     continue;
                 }
                 return Ok(Output::Transmit);
@@ -404,7 +422,7 @@ impl<M: Masking> Outbound<M> {
             debug_assert!(false, "room checked for the payload");
             return;
         };
-        let counted = self.sender.payload(bytes.len());
+        let counted = self.count_payload(bytes.len());
         debug_assert!(counted.is_ok(), "payload checked against the frame");
         let Ok((key, offset)) = counted else {
             return;

@@ -6,16 +6,15 @@
 //! - the output is `tx[tx_start..tx_end]`, and `tx_start <= tx_end`;
 //! - the payloads waiting behind the open frame (a pong's, then another control
 //!   frame's, each at most 125 bytes) take the last `pong + waiting` bytes of `tx`, and
-//!   `tx_end + pong + waiting <= tx.len()`.
-
-use core::ops::Range;
+//!   `tx_end + pong + waiting <= tx.len()`; `pong` is 0 unless a pong is owed, so the
+//!   first of them always starts at `tx.len() - pong - waiting`.
 
 use super::{
     Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, FLUSH_OWED, PONG_OWED, RESERVE, WAITING_SHIFT,
 };
 use crate::bytes::{move_bytes, part, part_mut};
 use crate::frame::{self, CloseCode, OpCode, MAX_CONTROL_PAYLOAD};
-use crate::proto::{Masking, Role};
+use crate::proto::{Masking, Role, SendError};
 
 /// The flag bits that hold the waiting control frame's opcode.
 const WAITING_OP: u16 = 0xF << WAITING_SHIFT;
@@ -27,6 +26,12 @@ impl<M: Masking> Outbound<M> {
         if self.flags & BROKEN != 0 {
             return &[];
         }
+        self.output(tx)
+    }
+
+    /// [`Outbound::poll_transmit`] for callers that know the transport is up.
+    pub(crate) fn output<'t>(&mut self, tx: &'t mut [u8]) -> &'t [u8] {
+        debug_assert!(self.flags & BROKEN == 0, "the transport is up");
         self.settle(tx);
         let tx: &'t [u8] = tx;
         part(tx, self.tx_start..self.tx_end)
@@ -34,14 +39,24 @@ impl<M: Masking> Outbound<M> {
 
     /// Whether there are bytes to write out.
     pub(crate) const fn wants_transmit(&self) -> bool {
-        self.tx_end > self.tx_start && self.flags & BROKEN == 0
+        self.has_output() && self.flags & BROKEN == 0
+    }
+
+    /// Whether the output holds bytes: [`Outbound::wants_transmit`] for callers that
+    /// know the transport is up.
+    pub(crate) const fn has_output(&self) -> bool {
+        self.tx_end > self.tx_start
     }
 
     /// `n` bytes of [`Connection::poll_transmit`]'s were written.
     pub(crate) fn transmitted(&mut self, n: usize) {
         self.flags |= FLUSH_OWED;
-        self.tx_start = self.tx_start.saturating_add(n).min(self.tx_end);
-        if self.tx_start == self.tx_end {
+        // tx_start <= tx_end: cannot wrap.
+        if n < self.tx_end.wrapping_sub(self.tx_start) {
+            // Less than the output: the sum stays below tx_end.
+            self.tx_start = self.tx_start.wrapping_add(n);
+        } else {
+            // All of it (a transport that reports more wrote no more than it was given).
             self.tx_start = 0;
             self.tx_end = 0;
         }
@@ -58,10 +73,24 @@ impl<M: Masking> Outbound<M> {
     /// `n` bytes of an [`Output::Direct`]'s were written.
     pub(crate) fn wrote_direct(&mut self, n: usize) {
         self.flags |= FLUSH_OWED;
-        let counted = self.sender.payload(n);
+        let counted = self.count_payload(n);
         debug_assert!(counted.is_ok(), "{n} bytes beyond the frame");
         if counted.is_ok() {
             self.resume = self.resume.saturating_add(n);
+        }
+    }
+
+    /// Accounts for the next `n` payload bytes of the open frame ([`Sender::payload`]):
+    /// a client's frame gets the masking key and the bytes' offset; a server's, never
+    /// masked, is only counted ([`Sender::count`]), with an all-zero key at offset 0.
+    ///
+    /// [`Sender::payload`]: crate::proto::sender::Sender::payload
+    /// [`Sender::count`]: crate::proto::sender::Sender::count
+    #[inline]
+    pub(super) fn count_payload(&mut self, n: usize) -> Result<([u8; 4], usize), SendError> {
+        match M::ROLE {
+            Role::Client => self.sender.payload(n),
+            Role::Server => self.sender.count(n).map(|()| ([0; 4], 0)),
         }
     }
 
@@ -79,46 +108,58 @@ impl<M: Masking> Outbound<M> {
     }
 
     /// Queues the control frames that waited for the open frame, once it is complete
-    /// and as far as there is room.
+    /// and as far as there is room: the owed pong first, then the other one.
     pub(super) fn settle(&mut self, tx: &mut [u8]) {
-        let op = self.waiting_op();
-        if self.sender.frame_remaining() > 0 || (self.flags & PONG_OWED == 0 && op == 0) {
+        // On 64-bit hosts, where `poll_transmit` (which calls this each time) is timed,
+        // the common case, nothing waiting, returns at once; on microcontrollers the
+        // loop below finds the same in less flash.
+        if self.sender.frame_remaining() > 0
+            || (cfg!(target_pointer_width = "64") && self.flags & (PONG_OWED | WAITING_OP) == 0)
+        {
             return;
         }
         if self.flags & DROPPED != 0 {
             self.drop_waiting();
             return;
         }
-        // Both payloads are within the last `pong + waiting` bytes: nothing wraps.
-        let end = tx.len();
-        let waiting_start = end.wrapping_sub(usize::from(self.waiting));
-        if self.flags & PONG_OWED != 0 {
-            let pong_start = waiting_start.wrapping_sub(usize::from(self.pong));
-            if !self.unstash(tx, OpCode::Pong.bits(), pong_start..waiting_start) {
-                return;
-            }
-            self.pong = 0;
-            self.flags &= !PONG_OWED;
-        }
-        if op != 0 && self.unstash(tx, op, waiting_start..end) {
-            self.waiting = 0;
-            self.flags &= !WAITING_OP;
-        }
+        while self.unstash(tx) {}
     }
 
-    /// Turns the waiting payload at `src` (the first of those still counted as waiting)
-    /// into a frame at the end of the output, if its header fits.
-    fn unstash(&mut self, tx: &mut [u8], op: u8, src: Range<usize>) -> bool {
+    /// Turns the first waiting payload (the owed pong's if there is one, which comes
+    /// first, else the other's) into a frame at the end of the output, if its header
+    /// fits; whether it did (`false` also when nothing waits).
+    fn unstash(&mut self, tx: &mut [u8]) -> bool {
+        let pong_owed = self.flags & PONG_OWED != 0;
+        let (op, n) = if pong_owed {
+            (OpCode::Pong.bits(), self.pong)
+        } else {
+            (self.waiting_op(), self.waiting)
+        };
+        if op == 0 {
+            return false;
+        }
         let header_len = self.control_header_len();
         // The payload is counted as waiting: room for the header is room for the frame,
         // which then ends where the payload did or before.
         if !self.make_room(tx, header_len) {
             return false;
         }
-        let n = src.len();
+        // The waiting payloads are the last `pong + waiting` bytes: nothing wraps.
+        let start = tx
+            .len()
+            .wrapping_sub(usize::from(self.pong))
+            .wrapping_sub(usize::from(self.waiting));
         // Room was made: the sum is within the buffer. The payload moves down (or stays).
+        let src = start..start.wrapping_add(usize::from(n));
         move_bytes(tx, src, self.tx_end.wrapping_add(header_len));
-        self.put_control_header(tx, op, n);
+        self.put_control_header(tx, op, usize::from(n));
+        if pong_owed {
+            self.pong = 0;
+            self.flags &= !PONG_OWED;
+        } else {
+            self.waiting = 0;
+            self.flags &= !WAITING_OP;
+        }
         true
     }
 
@@ -179,17 +220,22 @@ impl<M: Masking> Outbound<M> {
 
     /// Room for `need` bytes after the output, before anything waiting at the end of
     /// `tx`. Moves the output to the front if that makes the room.
-    // Called from five places: out of line on microcontrollers, inlined on 64-bit hosts.
+    // Called from eight places: out of line on microcontrollers, inlined on 64-bit hosts.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn make_room(&mut self, tx: &mut [u8], need: usize) -> bool {
-        if self.free(tx) >= need {
+        let free = self.free(tx);
+        if free >= need {
             return true;
         }
-        if self.tx_start > 0 {
-            self.compact(tx);
+        // Moving the output to the front frees the `tx_start` bytes before it (when
+        // there are any): within the buffer, the sum cannot wrap.
+        let start = self.tx_start;
+        if start == 0 {
+            return false;
         }
-        self.free(tx) >= need
+        self.compact(tx);
+        free.wrapping_add(start) >= need
     }
 
     /// The bytes between the output and what waits at the end of `tx`.
@@ -204,9 +250,11 @@ impl<M: Masking> Outbound<M> {
         tx.len().saturating_sub(used)
     }
 
-    #[cold]
-    #[inline(never)]
-    pub(super) fn compact(&mut self, tx: &mut [u8]) {
+    // Only `make_room` calls it: part of it on microcontrollers; kept out of the hot
+    // paths it is inlined into on 64-bit hosts.
+    #[cfg_attr(target_pointer_width = "64", cold, inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
+    fn compact(&mut self, tx: &mut [u8]) {
         move_bytes(tx, self.tx_start..self.tx_end, 0);
         // tx_start <= tx_end: cannot wrap.
         self.tx_end = self.tx_end.wrapping_sub(self.tx_start);
@@ -307,39 +355,39 @@ impl<M: Masking> Outbound<M> {
     /// unless ours is already on its way: now, or behind the open frame. No pong is
     /// owed after it.
     pub(super) fn owe_close_echo(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
+        self.owe_close(tx, code);
+    }
+
+    /// Queues a close frame carrying `code` (or nothing) now or behind the open frame,
+    /// in the place of any control frame waiting there, unless ours is already on its
+    /// way; the room was reserved before the frame that called for it was read. The
+    /// owed pong is forgotten either way: no pong follows a close.
+    ///
+    /// As a pong, it waits at the end of the buffer in either case, and outside one of
+    /// our frames it is taken into the output at once. With the pong forgotten, nothing
+    /// waits before the close's payload (a code, two bytes at most), which goes at the
+    /// very end of the buffer.
+    // The close echo's and the failure's: one copy out of line.
+    #[inline(never)]
+    fn owe_close(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
         self.pong = 0;
         self.flags &= !PONG_OWED;
         if self.flags & CLOSE_SENT != 0 {
             return;
         }
-        let head = code.map(|c| c.0.to_be_bytes());
-        let head: &[u8] = head.as_ref().map_or(&[], |h| &h[..]);
-        self.owe_close(tx, head);
-    }
-
-    /// Queues a close frame with `payload` (a code, or nothing) now or behind the open
-    /// frame, in the place of any control frame waiting there; the room was reserved
-    /// before the frame that called for it was read.
-    ///
-    /// As a pong, it waits at the end of the buffer in either case, and outside one of
-    /// our frames it is taken into the output at once.
-    ///
-    /// Both callers forget the owed pong first, so nothing waits before the close's
-    /// payload (a code, two bytes at most), which goes at the very end of the buffer.
-    fn owe_close(&mut self, tx: &mut [u8], payload: &[u8]) {
-        debug_assert!(self.pong == 0 && payload.len() <= 2, "no pong owed, a code");
         self.flags |= CLOSE_SENT;
-        let end = tx.len();
-        // A code's two bytes at most, within the buffer: cannot wrap.
-        let start = end.wrapping_sub(payload.len());
-        debug_assert!(start >= self.tx_end, "room reserved");
-        if let Some(dst) = tx.get_mut(start..end) {
-            dst.copy_from_slice(payload);
-            // At most 2.
-            self.waiting = payload.len() as u8;
-            self.flags =
-                (self.flags & !WAITING_OP) | u16::from(OpCode::Close.bits()) << WAITING_SHIFT;
+        // The payload: the code's two bytes, or nothing.
+        let mut n = 0;
+        if let (Some(code), Some(last)) = (code, tx.last_chunk_mut()) {
+            *last = code.0.to_be_bytes();
+            n = 2;
         }
+        debug_assert!(
+            tx.len().saturating_sub(usize::from(n)) >= self.tx_end,
+            "room reserved"
+        );
+        self.waiting = n;
+        self.flags = (self.flags & !WAITING_OP) | u16::from(OpCode::Close.bits()) << WAITING_SHIFT;
         self.settle(tx);
         debug_assert!(
             self.sender.frame_remaining() > 0 || self.waiting_op() == 0,
@@ -352,16 +400,14 @@ impl<M: Masking> Outbound<M> {
     #[cold]
     pub(super) fn fail(&mut self, tx: &mut [u8], code: CloseCode) {
         self.flags |= FAILED;
-        self.pong = 0;
-        self.flags &= !PONG_OWED;
         if self.sender.frame_remaining() > 0 {
             // Our frame is cut short, and no close frame can follow it (RFC 6455
             // section 7.1.7 asks for one only where it can be sent): what is buffered
             // still goes out, then nothing more.
             self.flags |= DROPPED;
             self.drop_waiting();
-        } else if self.flags & CLOSE_SENT == 0 {
-            self.owe_close(tx, &code.0.to_be_bytes());
+        } else {
+            self.owe_close(tx, Some(code));
         }
     }
 }
