@@ -108,9 +108,7 @@ const PROTOCOL: usize = 8;
 
 /// The place of `name` (compared without case) in [`HEADER_NAMES`].
 fn known_header(name: &[u8]) -> Option<usize> {
-    HEADER_NAMES
-        .split(|&b| b == b' ')
-        .position(|known| http::eq_ignore_case(name, known))
+    http::position(HEADER_NAMES, b' ', name)
 }
 
 /// The default limit on header lines in a request.
