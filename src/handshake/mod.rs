@@ -170,12 +170,7 @@ impl<'a> Cursor<'a> {
 
     /// Appends a header line, if `name` is a token and `value` a valid field value.
     pub(crate) fn put_header(&mut self, name: &str, value: &str) {
-        if !is_token(name) || !value.bytes().all(http::is_field_byte) {
-            self.fail(WriteError::InvalidHeader);
-        }
-        self.put(name.as_bytes());
-        self.put(b": ");
-        self.put(value.as_bytes());
+        self.put_field(name, value);
         self.put(b"\r\n");
     }
 
@@ -184,6 +179,32 @@ impl<'a> Cursor<'a> {
         for (name, value) in headers {
             self.put_header(name, value);
         }
+    }
+
+    /// Ends the line written last, and appends a header line without its line ending,
+    /// checked as [`Cursor::put_header`] does: the server's responses end each line as
+    /// the next begins, so that the line endings before the blank line are written
+    /// together.
+    pub(crate) fn put_next_header(&mut self, name: &str, value: &str) {
+        self.put(b"\r\n");
+        self.put_field(name, value);
+    }
+
+    /// [`Cursor::put_next_header`] for each of `headers`.
+    pub(crate) fn put_next_headers(&mut self, headers: &[(&str, &str)]) {
+        for (name, value) in headers {
+            self.put_next_header(name, value);
+        }
+    }
+
+    /// Appends `name: value`, if `name` is a token and `value` a valid field value.
+    fn put_field(&mut self, name: &str, value: &str) {
+        if !is_token(name) || !value.bytes().all(http::is_field_byte) {
+            self.fail(WriteError::InvalidHeader);
+        }
+        self.put(name.as_bytes());
+        self.put(b": ");
+        self.put(value.as_bytes());
     }
 }
 

@@ -457,15 +457,14 @@ pub(crate) fn write_accept_for(
         .as_bytes(),
     );
     c.put_accept(key);
-    c.put(b"\r\n");
     if let Some(p) = protocol {
         if !is_token(p) {
             c.fail(WriteError::InvalidHeader);
         }
-        c.put_header("Sec-WebSocket-Protocol", p);
+        c.put_next_header("Sec-WebSocket-Protocol", p);
     }
-    c.put_headers(headers);
-    c.put(b"\r\n");
+    c.put_next_headers(headers);
+    c.put(b"\r\n\r\n");
     c.finish()
 }
 
@@ -523,9 +522,8 @@ pub(crate) fn write_head(
     c.put_decimal(usize::from(status));
     c.put(b" ");
     c.put(reason.as_bytes());
-    c.put(b"\r\n");
-    c.put_headers(headers);
-    c.put(b"Content-Length: ");
+    c.put_next_headers(headers);
+    c.put(b"\r\nContent-Length: ");
     c.put_decimal(body_len);
     c.put(b"\r\nConnection: close\r\n\r\n");
     c.finish()
