@@ -130,8 +130,15 @@ impl<'a> Cursor<'a> {
     /// and each inlined copy cost firmware flash.
     #[inline(never)]
     pub(crate) fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.take(bytes.len()) {
-            dst.copy_from_slice(bytes);
+        // `take` gives exactly `bytes.len()` bytes; `zip` copies them with no length
+        // check to fail (and no panic path linked for it).
+        for (dst, &b) in self
+            .take(bytes.len())
+            .unwrap_or_default()
+            .iter_mut()
+            .zip(bytes)
+        {
+            *dst = b;
         }
     }
 
