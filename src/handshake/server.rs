@@ -77,18 +77,38 @@ impl fmt::Display for RequestError {
 
 impl core::error::Error for RequestError {}
 
+// What the parser has seen. From METHOD_GET to VERSION_OTHER, one flag for each rule of
+// `Request::check_upgrade`, in the order it checks them (see `RULES`).
 const REQUEST_LINE: u16 = 1 << 0;
 const METHOD_GET: u16 = 1 << 1;
 const HTTP_11: u16 = 1 << 2;
 const HOST_SEEN: u16 = 1 << 3;
 const UPGRADE_WEBSOCKET: u16 = 1 << 4;
 const CONNECTION_UPGRADE: u16 = 1 << 5;
-const KEY_OK: u16 = 1 << 6;
-const KEY_BAD: u16 = 1 << 7;
+const BODY: u16 = 1 << 6;
+const KEY_OK: u16 = 1 << 7;
 const VERSION_13: u16 = 1 << 8;
 const VERSION_OTHER: u16 = 1 << 9;
-const DONE: u16 = 1 << 10;
-const BODY: u16 = 1 << 11;
+const KEY_BAD: u16 = 1 << 10;
+const DONE: u16 = 1 << 11;
+
+/// The flags an upgrade request has: those of the rules it keeps.
+const UPGRADE_HAS: u16 =
+    METHOD_GET | HTTP_11 | HOST_SEEN | UPGRADE_WEBSOCKET | CONNECTION_UPGRADE | KEY_OK | VERSION_13;
+/// The flags of the rules [`Request::check_upgrade`] checks, from METHOD_GET up.
+const UPGRADE_RULES: u16 = UPGRADE_HAS | BODY | VERSION_OTHER;
+/// The refusal for each flag from METHOD_GET up, when it is not as an upgrade has it.
+const RULES: [RequestError; 9] = [
+    RequestError::MethodNotAllowed,
+    RequestError::NotHttp11,
+    RequestError::MissingHost,
+    RequestError::MissingConnectionUpgrade,
+    RequestError::MissingConnectionUpgrade,
+    RequestError::UnexpectedBody,
+    RequestError::BadKey,
+    RequestError::UnsupportedVersion,
+    RequestError::UnsupportedVersion,
+];
 
 /// The names of the headers the parser acts on or keeps, lowercase and separated by
 /// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
@@ -399,24 +419,15 @@ impl<'a> Request<'a> {
 
     /// Checks every rule RFC 6455 section 4.2.1 sets for an upgrade request.
     pub fn check_upgrade(&self) -> Result<(), RequestError> {
-        let f = self.flags;
-        if f & METHOD_GET == 0 {
-            Err(RequestError::MethodNotAllowed)
-        } else if f & HTTP_11 == 0 {
-            Err(RequestError::NotHttp11)
-        } else if f & HOST_SEEN == 0 {
-            Err(RequestError::MissingHost)
-        } else if f & UPGRADE_WEBSOCKET == 0 || f & CONNECTION_UPGRADE == 0 {
-            Err(RequestError::MissingConnectionUpgrade)
-        } else if f & BODY != 0 {
-            Err(RequestError::UnexpectedBody)
-        } else if f & KEY_OK == 0 {
-            Err(RequestError::BadKey)
-        } else if f & VERSION_13 == 0 || f & VERSION_OTHER != 0 {
-            Err(RequestError::UnsupportedVersion)
-        } else {
-            Ok(())
+        // The rules broken, as flags; the lowest is the first checked, and refuses.
+        let mut broken = (self.flags ^ UPGRADE_HAS) & UPGRADE_RULES;
+        for &error in &RULES {
+            if broken & METHOD_GET != 0 {
+                return Err(error);
+            }
+            broken >>= 1;
         }
+        Ok(())
     }
 
     /// The client's `Sec-WebSocket-Key`, as sent (24 base64 characters); all zeros when
