@@ -304,26 +304,27 @@ impl RequestParser {
         // Below max_headers: cannot wrap.
         self.headers = self.headers.wrapping_add(1);
         let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
-        match known_header(name) {
+        // The flag the line sets (each arm names its flag; one store sets it).
+        let flag = match known_header(name) {
             Some(HOST) => {
                 if self.flags & HOST_SEEN != 0 || !is_host(value) {
                     return Err(RequestError::InvalidHost);
                 }
-                self.flags |= HOST_SEEN;
+                HOST_SEEN
             }
-            Some(TRANSFER_ENCODING) => self.flags |= BODY,
-            Some(CONTENT_LENGTH) if value != b"0" => self.flags |= BODY,
-            Some(UPGRADE) if http::has_token(value, b"websocket") => {
-                self.flags |= UPGRADE_WEBSOCKET;
+            Some(TRANSFER_ENCODING) => BODY,
+            Some(CONTENT_LENGTH) if value != b"0" => BODY,
+            Some(UPGRADE) if http::has_token(value, b"websocket") => UPGRADE_WEBSOCKET,
+            Some(CONNECTION) if http::has_token(value, b"upgrade") => CONNECTION_UPGRADE,
+            Some(KEY) => {
+                self.key_header(value);
+                0
             }
-            Some(CONNECTION) if http::has_token(value, b"upgrade") => {
-                self.flags |= CONNECTION_UPGRADE;
-            }
-            Some(KEY) => self.key_header(value),
-            Some(VERSION) if value == b"13" => self.flags |= VERSION_13,
-            Some(VERSION) => self.flags |= VERSION_OTHER,
-            _ => {}
-        }
+            Some(VERSION) if value == b"13" => VERSION_13,
+            Some(VERSION) => VERSION_OTHER,
+            _ => 0,
+        };
+        self.flags |= flag;
         Ok(())
     }
 
