@@ -280,15 +280,17 @@ impl RequestParser {
         {
             return Err(RequestError::Malformed);
         }
+        // The flags the line sets, gathered for one store.
+        let mut seen = REQUEST_LINE;
         match version.strip_prefix(b"HTTP/1.") {
-            Some(b"1") => self.flags |= HTTP_11,
+            Some(b"1") => seen |= HTTP_11,
             Some(b"0") => {}
             _ => return Err(RequestError::Malformed),
         }
         if method == b"GET" {
-            self.flags |= METHOD_GET;
+            seen |= METHOD_GET;
         }
-        self.flags |= REQUEST_LINE;
+        self.flags |= seen;
         Ok(())
     }
 
