@@ -25,10 +25,11 @@ impl LineScanner {
         let rest = buf.get(self.scanned..)?;
         match rest.iter().position(|&b| b == b'\n') {
             Some(i) => {
-                let end = self.scanned.saturating_add(i);
+                // The line feed is at `end`, inside `buf`: neither sum can wrap.
+                let end = self.scanned.wrapping_add(i);
                 let line = buf.get(self.line_start..end)?;
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                self.scanned = end.saturating_add(1);
+                self.scanned = end.wrapping_add(1);
                 self.line_start = self.scanned;
                 Some((line, self.scanned))
             }
