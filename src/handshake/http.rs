@@ -52,8 +52,10 @@ impl LineScanner {
 
     /// Accounts for `removed` bytes taken out of the buffer before the pending line.
     pub(crate) fn shift(&mut self, removed: usize) {
-        self.scanned = self.scanned.saturating_sub(removed);
-        self.line_start = self.line_start.saturating_sub(removed);
+        // The bytes removed came before the pending line (`removed <= line_start <=
+        // scanned`): nothing wraps.
+        self.scanned = self.scanned.wrapping_sub(removed);
+        self.line_start = self.line_start.wrapping_sub(removed);
     }
 }
 
