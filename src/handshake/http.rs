@@ -42,7 +42,8 @@ impl LineScanner {
 
     /// The length of the line scanned so far but not yet ended.
     pub(crate) fn pending(&self) -> usize {
-        self.scanned.saturating_sub(self.line_start)
+        // The line starts where the last one ended, at most where scanning is.
+        self.scanned.wrapping_sub(self.line_start)
     }
 
     /// Where the next line begins: all bytes before it belong to returned lines.

@@ -115,7 +115,9 @@ impl<'a> Cursor<'a> {
     /// error kept) when they are not there.
     #[inline(never)]
     fn take(&mut self, n: usize) -> Option<&mut [u8]> {
-        let end = self.pos.saturating_add(n);
+        // `pos` is within the buffer and `n` the length of bytes in memory (or a few):
+        // both are at most isize::MAX, so their sum cannot wrap.
+        let end = self.pos.wrapping_add(n);
         let dst = self.buf.get_mut(self.pos..end);
         match dst {
             Some(_) => self.pos = end,
