@@ -335,3 +335,29 @@ fn a_compacted_request_keeps_the_headers_asked_for() {
         Some("session=42")
     );
 }
+
+#[test]
+fn key_shape() {
+    let good = *b"dGhlIHNhbXBsZSBub25jZQ==";
+    assert!(is_key(&good));
+    // The last character before the padding: one whose four low bits are zero.
+    for b in 0..=255u8 {
+        let mut key = good;
+        key[21] = b;
+        assert_eq!(is_key(&key), b"AQgw".contains(&b), "{b:#x}");
+    }
+    // Every other character: the base64 alphabet.
+    for b in 0..=255u8 {
+        let mut key = good;
+        key[5] = b;
+        let alphabet = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+        assert_eq!(is_key(&key), alphabet, "{b:#x}");
+    }
+    assert!(!is_key(&good[..23]));
+    assert!(!is_key(
+        b"dGhlIHNhbXBsZSBub25jZQ=="[..].repeat(2).as_slice()
+    ));
+    assert!(!is_key(b"dGhlIHNhbXBsZSBub25jZQ=A"));
+    assert!(!is_key(b"dGhlIHNhbXBsZSBub25jZ==="));
+    assert!(!is_key(b""));
+}
