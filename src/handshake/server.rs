@@ -421,6 +421,9 @@ impl<'a> Request<'a> {
     }
 
     /// Checks every rule RFC 6455 section 4.2.1 sets for an upgrade request.
+    // Out of line: the handshake checks a request when it completes, and again when a
+    // request that is not an upgrade is accepted; one copy serves both.
+    #[inline(never)]
     pub fn check_upgrade(&self) -> Result<(), RequestError> {
         // The rules broken, as flags; the lowest is the first checked, and refuses.
         let mut broken = (self.flags ^ UPGRADE_HAS) & UPGRADE_RULES;
