@@ -189,6 +189,12 @@ impl RequestParser {
         if self.flags & DONE != 0 {
             return Ok(Status::Complete(self.lines.consumed()));
         }
+        self.parse_lines(buf)
+    }
+
+    /// [`RequestParser::parse`] before the head is complete (the [`Handshake`] calls it
+    /// only then).
+    pub(crate) fn parse_lines(&mut self, buf: &[u8]) -> Result<Status<usize>, RequestError> {
         while let Some((line, end)) = self.lines.next_line(buf) {
             if self.flags & REQUEST_LINE == 0 {
                 self.request_line(line)?;

@@ -82,7 +82,7 @@ impl Handshake {
 
     fn parse(&mut self, buf: &mut [u8]) -> Step {
         let seen = part(buf, ..self.count);
-        let outcome = match self.parser.parse(seen) {
+        let outcome = match self.parser.parse_lines(seen) {
             Ok(Status::Complete(head_len)) => {
                 self.head_len = head_len;
                 let request = self.request(buf);
