@@ -25,10 +25,11 @@ impl LineScanner {
         let rest = buf.get(self.scanned..)?;
         match rest.iter().position(|&b| b == b'\n') {
             Some(i) => {
-                let end = self.scanned.saturating_add(i);
+                // The line feed is at `end`, inside `buf`: neither sum can wrap.
+                let end = self.scanned.wrapping_add(i);
                 let line = buf.get(self.line_start..end)?;
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                self.scanned = end.saturating_add(1);
+                self.scanned = end.wrapping_add(1);
                 self.line_start = self.scanned;
                 Some((line, self.scanned))
             }
@@ -41,7 +42,8 @@ impl LineScanner {
 
     /// The length of the line scanned so far but not yet ended.
     pub(crate) fn pending(&self) -> usize {
-        self.scanned.saturating_sub(self.line_start)
+        // The line starts where the last one ended, at most where scanning is.
+        self.scanned.wrapping_sub(self.line_start)
     }
 
     /// Where the next line begins: all bytes before it belong to returned lines.
@@ -51,8 +53,10 @@ impl LineScanner {
 
     /// Accounts for `removed` bytes taken out of the buffer before the pending line.
     pub(crate) fn shift(&mut self, removed: usize) {
-        self.scanned = self.scanned.saturating_sub(removed);
-        self.line_start = self.line_start.saturating_sub(removed);
+        // The bytes removed came before the pending line (`removed <= line_start <=
+        // scanned`): nothing wraps.
+        self.scanned = self.scanned.wrapping_sub(removed);
+        self.line_start = self.line_start.wrapping_sub(removed);
     }
 }
 
@@ -112,9 +116,16 @@ pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether a comma-separated header value holds `token`, compared without case.
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| eq_ignore_case(trim(item), token))
+    position(value, b',', token).is_some()
+}
+
+/// The place of `item` (compared without case) among the parts of `list` separated by
+/// `sep`, each trimmed. One loop for both token lists in header values and the list of
+/// header names the server knows: out of line, it is linked once.
+#[inline(never)]
+pub(crate) fn position(list: &[u8], sep: u8, item: &[u8]) -> Option<usize> {
+    list.split(|&b| b == sep)
+        .position(|part| eq_ignore_case(trim(part), item))
 }
 
 /// The items of a comma-separated header value, trimmed, empty ones skipped.

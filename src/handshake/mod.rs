@@ -115,7 +115,9 @@ impl<'a> Cursor<'a> {
     /// error kept) when they are not there.
     #[inline(never)]
     fn take(&mut self, n: usize) -> Option<&mut [u8]> {
-        let end = self.pos.saturating_add(n);
+        // `pos` is within the buffer and `n` the length of bytes in memory (or a few):
+        // both are at most isize::MAX, so their sum cannot wrap.
+        let end = self.pos.wrapping_add(n);
         let dst = self.buf.get_mut(self.pos..end);
         match dst {
             Some(_) => self.pos = end,
@@ -130,8 +132,15 @@ impl<'a> Cursor<'a> {
     /// and each inlined copy cost firmware flash.
     #[inline(never)]
     pub(crate) fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.take(bytes.len()) {
-            dst.copy_from_slice(bytes);
+        // `take` gives exactly `bytes.len()` bytes; `zip` copies them with no length
+        // check to fail (and no panic path linked for it).
+        for (dst, &b) in self
+            .take(bytes.len())
+            .unwrap_or_default()
+            .iter_mut()
+            .zip(bytes)
+        {
+            *dst = b;
         }
     }
 
@@ -141,23 +150,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Appends `n` in decimal: its digits are counted first and written in place, with
-    /// no scratch array to clear.
+    /// Appends `n` in decimal: the digits before its last first, by recursion (at most
+    /// ten calls deep for a 32-bit `usize`), with no scratch array.
     #[inline(never)]
     pub(crate) fn put_decimal(&mut self, n: usize) {
         // usize, not u64: 32-bit targets then need no 64-bit division routine.
-        let mut digits: usize = 1;
-        let mut rest = n;
-        while rest >= 10 {
-            rest /= 10;
-            // At most 20 digits: cannot wrap.
-            digits = digits.wrapping_add(1);
+        let rest = n / 10;
+        if rest != 0 {
+            self.put_decimal(rest);
         }
-        let mut rest = n;
-        for slot in self.take(digits).unwrap_or_default().iter_mut().rev() {
-            // 0x30 | d is the ASCII digit d, for d in 0..=9.
-            *slot = b'0' | (rest % 10) as u8;
-            rest /= 10;
+        // 0x30 | d is the ASCII digit d, for d in 0..=9 (rest * 10 <= n: no wrapping).
+        if let Some([slot]) = self.take(1) {
+            *slot = b'0' | n.wrapping_sub(rest.wrapping_mul(10)) as u8;
         }
     }
 
@@ -170,12 +174,7 @@ impl<'a> Cursor<'a> {
 
     /// Appends a header line, if `name` is a token and `value` a valid field value.
     pub(crate) fn put_header(&mut self, name: &str, value: &str) {
-        if !is_token(name) || !value.bytes().all(http::is_field_byte) {
-            self.fail(WriteError::InvalidHeader);
-        }
-        self.put(name.as_bytes());
-        self.put(b": ");
-        self.put(value.as_bytes());
+        self.put_field(name, value);
         self.put(b"\r\n");
     }
 
@@ -184,6 +183,32 @@ impl<'a> Cursor<'a> {
         for (name, value) in headers {
             self.put_header(name, value);
         }
+    }
+
+    /// Ends the line written last, and appends a header line without its line ending,
+    /// checked as [`Cursor::put_header`] does: the server's responses end each line as
+    /// the next begins, so that the line endings before the blank line are written
+    /// together.
+    pub(crate) fn put_next_header(&mut self, name: &str, value: &str) {
+        self.put(b"\r\n");
+        self.put_field(name, value);
+    }
+
+    /// [`Cursor::put_next_header`] for each of `headers`.
+    pub(crate) fn put_next_headers(&mut self, headers: &[(&str, &str)]) {
+        for (name, value) in headers {
+            self.put_next_header(name, value);
+        }
+    }
+
+    /// Appends `name: value`, if `name` is a token and `value` a valid field value.
+    fn put_field(&mut self, name: &str, value: &str) {
+        if !is_token(name) || !value.bytes().all(http::is_field_byte) {
+            self.fail(WriteError::InvalidHeader);
+        }
+        self.put(name.as_bytes());
+        self.put(b": ");
+        self.put(value.as_bytes());
     }
 }
 

@@ -77,18 +77,38 @@ impl fmt::Display for RequestError {
 
 impl core::error::Error for RequestError {}
 
+// What the parser has seen. From METHOD_GET to VERSION_OTHER, one flag for each rule of
+// `Request::check_upgrade`, in the order it checks them (see `RULES`).
 const REQUEST_LINE: u16 = 1 << 0;
 const METHOD_GET: u16 = 1 << 1;
 const HTTP_11: u16 = 1 << 2;
 const HOST_SEEN: u16 = 1 << 3;
 const UPGRADE_WEBSOCKET: u16 = 1 << 4;
 const CONNECTION_UPGRADE: u16 = 1 << 5;
-const KEY_OK: u16 = 1 << 6;
-const KEY_BAD: u16 = 1 << 7;
+const BODY: u16 = 1 << 6;
+const KEY_OK: u16 = 1 << 7;
 const VERSION_13: u16 = 1 << 8;
 const VERSION_OTHER: u16 = 1 << 9;
-const DONE: u16 = 1 << 10;
-const BODY: u16 = 1 << 11;
+const KEY_BAD: u16 = 1 << 10;
+const DONE: u16 = 1 << 11;
+
+/// The flags an upgrade request has: those of the rules it keeps.
+const UPGRADE_HAS: u16 =
+    METHOD_GET | HTTP_11 | HOST_SEEN | UPGRADE_WEBSOCKET | CONNECTION_UPGRADE | KEY_OK | VERSION_13;
+/// The flags of the rules [`Request::check_upgrade`] checks, from METHOD_GET up.
+const UPGRADE_RULES: u16 = UPGRADE_HAS | BODY | VERSION_OTHER;
+/// The refusal for each flag from METHOD_GET up, when it is not as an upgrade has it.
+const RULES: [RequestError; 9] = [
+    RequestError::MethodNotAllowed,
+    RequestError::NotHttp11,
+    RequestError::MissingHost,
+    RequestError::MissingConnectionUpgrade,
+    RequestError::MissingConnectionUpgrade,
+    RequestError::UnexpectedBody,
+    RequestError::BadKey,
+    RequestError::UnsupportedVersion,
+    RequestError::UnsupportedVersion,
+];
 
 /// The names of the headers the parser acts on or keeps, lowercase and separated by
 /// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
@@ -108,9 +128,7 @@ const PROTOCOL: usize = 8;
 
 /// The place of `name` (compared without case) in [`HEADER_NAMES`].
 fn known_header(name: &[u8]) -> Option<usize> {
-    HEADER_NAMES
-        .split(|&b| b == b' ')
-        .position(|known| http::eq_ignore_case(name, known))
+    http::position(HEADER_NAMES, b' ', name)
 }
 
 /// The default limit on header lines in a request.
@@ -171,6 +189,12 @@ impl RequestParser {
         if self.flags & DONE != 0 {
             return Ok(Status::Complete(self.lines.consumed()));
         }
+        self.parse_lines(buf)
+    }
+
+    /// [`RequestParser::parse`] before the head is complete (the [`Handshake`] calls it
+    /// only then).
+    pub(crate) fn parse_lines(&mut self, buf: &[u8]) -> Result<Status<usize>, RequestError> {
         while let Some((line, end)) = self.lines.next_line(buf) {
             if self.flags & REQUEST_LINE == 0 {
                 self.request_line(line)?;
@@ -262,15 +286,17 @@ impl RequestParser {
         {
             return Err(RequestError::Malformed);
         }
+        // The flags the line sets, gathered for one store.
+        let mut seen = REQUEST_LINE;
         match version.strip_prefix(b"HTTP/1.") {
-            Some(b"1") => self.flags |= HTTP_11,
+            Some(b"1") => seen |= HTTP_11,
             Some(b"0") => {}
             _ => return Err(RequestError::Malformed),
         }
         if method == b"GET" {
-            self.flags |= METHOD_GET;
+            seen |= METHOD_GET;
         }
-        self.flags |= REQUEST_LINE;
+        self.flags |= seen;
         Ok(())
     }
 
@@ -286,26 +312,27 @@ impl RequestParser {
         // Below max_headers: cannot wrap.
         self.headers = self.headers.wrapping_add(1);
         let (name, value) = http::split_header(line).ok_or(RequestError::Malformed)?;
-        match known_header(name) {
+        // The flag the line sets (each arm names its flag; one store sets it).
+        let flag = match known_header(name) {
             Some(HOST) => {
                 if self.flags & HOST_SEEN != 0 || !is_host(value) {
                     return Err(RequestError::InvalidHost);
                 }
-                self.flags |= HOST_SEEN;
+                HOST_SEEN
             }
-            Some(TRANSFER_ENCODING) => self.flags |= BODY,
-            Some(CONTENT_LENGTH) if value != b"0" => self.flags |= BODY,
-            Some(UPGRADE) if http::has_token(value, b"websocket") => {
-                self.flags |= UPGRADE_WEBSOCKET;
+            Some(TRANSFER_ENCODING) => BODY,
+            Some(CONTENT_LENGTH) if value != b"0" => BODY,
+            Some(UPGRADE) if http::has_token(value, b"websocket") => UPGRADE_WEBSOCKET,
+            Some(CONNECTION) if http::has_token(value, b"upgrade") => CONNECTION_UPGRADE,
+            Some(KEY) => {
+                self.key_header(value);
+                0
             }
-            Some(CONNECTION) if http::has_token(value, b"upgrade") => {
-                self.flags |= CONNECTION_UPGRADE;
-            }
-            Some(KEY) => self.key_header(value),
-            Some(VERSION) if value == b"13" => self.flags |= VERSION_13,
-            Some(VERSION) => self.flags |= VERSION_OTHER,
-            _ => {}
-        }
+            Some(VERSION) if value == b"13" => VERSION_13,
+            Some(VERSION) => VERSION_OTHER,
+            _ => 0,
+        };
+        self.flags |= flag;
         Ok(())
     }
 
@@ -400,25 +427,19 @@ impl<'a> Request<'a> {
     }
 
     /// Checks every rule RFC 6455 section 4.2.1 sets for an upgrade request.
+    // Out of line: the handshake checks a request when it completes, and again when a
+    // request that is not an upgrade is accepted; one copy serves both.
+    #[inline(never)]
     pub fn check_upgrade(&self) -> Result<(), RequestError> {
-        let f = self.flags;
-        if f & METHOD_GET == 0 {
-            Err(RequestError::MethodNotAllowed)
-        } else if f & HTTP_11 == 0 {
-            Err(RequestError::NotHttp11)
-        } else if f & HOST_SEEN == 0 {
-            Err(RequestError::MissingHost)
-        } else if f & UPGRADE_WEBSOCKET == 0 || f & CONNECTION_UPGRADE == 0 {
-            Err(RequestError::MissingConnectionUpgrade)
-        } else if f & BODY != 0 {
-            Err(RequestError::UnexpectedBody)
-        } else if f & KEY_OK == 0 {
-            Err(RequestError::BadKey)
-        } else if f & VERSION_13 == 0 || f & VERSION_OTHER != 0 {
-            Err(RequestError::UnsupportedVersion)
-        } else {
-            Ok(())
+        // The rules broken, as flags; the lowest is the first checked, and refuses.
+        let mut broken = (self.flags ^ UPGRADE_HAS) & UPGRADE_RULES;
+        for &error in &RULES {
+            if broken & METHOD_GET != 0 {
+                return Err(error);
+            }
+            broken >>= 1;
         }
+        Ok(())
     }
 
     /// The client's `Sec-WebSocket-Key`, as sent (24 base64 characters); all zeros when
@@ -459,15 +480,14 @@ pub(crate) fn write_accept_for(
         .as_bytes(),
     );
     c.put_accept(key);
-    c.put(b"\r\n");
     if let Some(p) = protocol {
         if !is_token(p) {
             c.fail(WriteError::InvalidHeader);
         }
-        c.put_header("Sec-WebSocket-Protocol", p);
+        c.put_next_header("Sec-WebSocket-Protocol", p);
     }
-    c.put_headers(headers);
-    c.put(b"\r\n");
+    c.put_next_headers(headers);
+    c.put(b"\r\n\r\n");
     c.finish()
 }
 
@@ -525,9 +545,8 @@ pub(crate) fn write_head(
     c.put_decimal(usize::from(status));
     c.put(b" ");
     c.put(reason.as_bytes());
-    c.put(b"\r\n");
-    c.put_headers(headers);
-    c.put(b"Content-Length: ");
+    c.put_next_headers(headers);
+    c.put(b"\r\nContent-Length: ");
     c.put_decimal(body_len);
     c.put(b"\r\nConnection: close\r\n\r\n");
     c.finish()
@@ -553,11 +572,10 @@ pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, Write
 /// in a canonical encoding), then `==`.
 fn is_key(value: &[u8]) -> bool {
     let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/');
-    match value {
-        [body @ .., last, b'=', b'='] => {
-            value.len() == KEY_LEN
-                && body.iter().all(base64)
-                && matches!(last, b'A' | b'Q' | b'g' | b'w')
+    match <&[u8; KEY_LEN]>::try_from(value) {
+        Ok([body @ .., last, b'=', b'=']) => {
+            // `A`, `Q`, `g` and `w` (0x41, 0x51, 0x67, 0x77) differ only in bit 4.
+            body.iter().all(base64) && matches!(last & !0x10, b'A' | b'g')
         }
         _ => false,
     }

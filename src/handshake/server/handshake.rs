@@ -30,15 +30,6 @@ pub enum Step {
     Ended,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Reading,
-    Complete,
-    Refusing(RequestError),
-    Responding,
-    Ended,
-}
-
 /// The server's side of the opening handshake, sans-IO: reads a request into the
 /// caller's buffer (a request larger than the buffer streams through it, see
 /// [`RequestParser::compact`]), refuses a malformed request or an invalid upgrade
@@ -60,7 +51,12 @@ pub struct Handshake {
     head_len: usize,
     /// The response's length, head and body.
     total: usize,
-    phase: Phase,
+    /// Where the handshake is, as the step [`Handshake::poll`] reports there (one type,
+    /// so that it has no mapping to do): [`Step::Read`] while the request is read,
+    /// [`Step::Request`] once it is complete, [`Step::Refused`] or [`Step::Responded`]
+    /// once a response is written (reported as [`Step::Write`] until it is all out),
+    /// [`Step::Ended`]. Never [`Step::Write`].
+    phase: Step,
 }
 
 impl Handshake {
@@ -71,25 +67,22 @@ impl Handshake {
             count: 0,
             head_len: 0,
             total: 0,
-            phase: Phase::Reading,
+            phase: Step::Read,
         }
     }
 
     /// What to do next, given the buffer the request is read into.
     pub fn poll(&mut self, buf: &mut [u8]) -> Step {
         match self.phase {
-            Phase::Complete => Step::Request,
-            Phase::Ended => Step::Ended,
-            Phase::Refusing(e) if self.count >= self.total => Step::Refused(e),
-            Phase::Responding if self.count >= self.total => Step::Responded,
-            Phase::Refusing(_) | Phase::Responding => Step::Write,
-            Phase::Reading => self.parse(buf),
+            Step::Read => self.parse(buf),
+            Step::Refused(_) | Step::Responded if self.count < self.total => Step::Write,
+            step => step,
         }
     }
 
     fn parse(&mut self, buf: &mut [u8]) -> Step {
         let seen = part(buf, ..self.count);
-        let outcome = match self.parser.parse(seen) {
+        let outcome = match self.parser.parse_lines(seen) {
             Ok(Status::Complete(head_len)) => {
                 self.head_len = head_len;
                 let request = self.request(buf);
@@ -114,7 +107,7 @@ impl Handshake {
         };
         match outcome {
             Ok(Step::Request) => {
-                self.phase = Phase::Complete;
+                self.phase = Step::Request;
                 Step::Request
             }
             Ok(step) => step,
@@ -132,7 +125,7 @@ impl Handshake {
         self.head_len = written.unwrap_or(0);
         self.total = self.head_len;
         self.count = 0;
-        self.phase = Phase::Refusing(error);
+        self.phase = Step::Refused(error);
         Step::Write
     }
 
@@ -150,9 +143,9 @@ impl Handshake {
     /// it is refused as malformed (the refusal may still reach a client that only shut
     /// down its sending side).
     pub fn received_eof(&mut self, buf: &mut [u8]) {
-        if self.phase == Phase::Reading {
+        if self.phase == Step::Read {
             if self.count == 0 {
-                self.phase = Phase::Ended;
+                self.phase = Step::Ended;
             } else {
                 self.refuse(buf, RequestError::Malformed);
             }
@@ -162,7 +155,7 @@ impl Handshake {
     /// The request, once [`Step::Request`] has come (before, one with no head at all).
     pub fn request<'a>(&self, buf: &'a [u8]) -> Request<'a> {
         let head = match self.phase {
-            Phase::Reading | Phase::Complete => buf.get(..self.head_len),
+            Step::Read | Step::Request => buf.get(..self.head_len),
             _ => None,
         };
         self.parser.request(head.unwrap_or_default())
@@ -237,14 +230,14 @@ impl Handshake {
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
-        if self.phase != Phase::Complete {
+        if self.phase != Step::Request {
             // Already responding, or there is no request to answer: poll tells.
             return Ok(());
         }
         self.head_len = write_head(buf, status, reason, headers, body_len)?;
         self.total = self.head_len.saturating_add(body_len);
         self.count = 0;
-        self.phase = Phase::Responding;
+        self.phase = Step::Responded;
         Ok(())
     }
 

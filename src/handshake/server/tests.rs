@@ -151,6 +151,73 @@ fn each_refusal() {
 }
 
 #[test]
+fn first_rule_broken_refuses() {
+    // One change breaking each rule, in the order check_upgrade checks them: when two
+    // are broken, the earlier one is the refusal.
+    let rules: &[(&str, &str, RequestError)] = &[
+        ("GET / ", "POST / ", RequestError::MethodNotAllowed),
+        (
+            "HTTP/1.1\r\nHost",
+            "HTTP/1.0\r\nHost",
+            RequestError::NotHttp11,
+        ),
+        ("Host: h\r\n", "", RequestError::MissingHost),
+        (
+            "Upgrade: websocket\r\n",
+            "Upgrade: websocket\r\nContent-Length: 2\r\n",
+            RequestError::UnexpectedBody,
+        ),
+        (
+            "Connection: upgrade",
+            "Connection: close",
+            RequestError::MissingConnectionUpgrade,
+        ),
+        (
+            "Upgrade: websocket",
+            "Upgrade: h2c",
+            RequestError::MissingConnectionUpgrade,
+        ),
+        ("jZQ==", "jZQ", RequestError::BadKey),
+        (
+            "Version: 13\r\n",
+            "Version: 13\r\nSec-WebSocket-Version: 8\r\n",
+            RequestError::UnsupportedVersion,
+        ),
+        (
+            "Version: 13",
+            "Version: 12",
+            RequestError::UnsupportedVersion,
+        ),
+    ];
+    let order = |e: RequestError| {
+        [
+            RequestError::MethodNotAllowed,
+            RequestError::NotHttp11,
+            RequestError::MissingHost,
+            RequestError::MissingConnectionUpgrade,
+            RequestError::UnexpectedBody,
+            RequestError::BadKey,
+            RequestError::UnsupportedVersion,
+        ]
+        .iter()
+        .position(|&r| r == e)
+        .unwrap()
+    };
+    for (i, &(from_a, to_a, a)) in rules.iter().enumerate() {
+        for &(from_b, to_b, b) in &rules[i + 1..] {
+            let one = GOOD.replacen(from_a, to_a, 1);
+            let req = one.replacen(from_b, to_b, 1);
+            assert!(
+                one != GOOD && req != one,
+                "{from_a} or {from_b} not in request"
+            );
+            let first = if order(a) <= order(b) { a } else { b };
+            assert_eq!(check(&req), Err(first), "{req}");
+        }
+    }
+}
+
+#[test]
 fn statuses() {
     assert_eq!(RequestError::Malformed.status(), 400);
     assert_eq!(RequestError::TooLarge.status(), 431);
@@ -267,4 +334,30 @@ fn a_compacted_request_keeps_the_headers_asked_for() {
         cookie_through(request.as_bytes(), 256, keeping).as_deref(),
         Some("session=42")
     );
+}
+
+#[test]
+fn key_shape() {
+    let good = *b"dGhlIHNhbXBsZSBub25jZQ==";
+    assert!(is_key(&good));
+    // The last character before the padding: one whose four low bits are zero.
+    for b in 0..=255u8 {
+        let mut key = good;
+        key[21] = b;
+        assert_eq!(is_key(&key), b"AQgw".contains(&b), "{b:#x}");
+    }
+    // Every other character: the base64 alphabet.
+    for b in 0..=255u8 {
+        let mut key = good;
+        key[5] = b;
+        let alphabet = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+        assert_eq!(is_key(&key), alphabet, "{b:#x}");
+    }
+    assert!(!is_key(&good[..23]));
+    assert!(!is_key(
+        b"dGhlIHNhbXBsZSBub25jZQ=="[..].repeat(2).as_slice()
+    ));
+    assert!(!is_key(b"dGhlIHNhbXBsZSBub25jZQ=A"));
+    assert!(!is_key(b"dGhlIHNhbXBsZSBub25jZ==="));
+    assert!(!is_key(b""));
 }
