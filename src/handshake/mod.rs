@@ -150,18 +150,23 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Appends `n` in decimal: the digits before its last first, by recursion (at most
-    /// ten calls deep for a 32-bit `usize`), with no scratch array.
+    /// Appends `n` in decimal: its digits are counted first and written in place, with
+    /// no scratch array to clear.
     #[inline(never)]
     pub(crate) fn put_decimal(&mut self, n: usize) {
         // usize, not u64: 32-bit targets then need no 64-bit division routine.
-        let rest = n / 10;
-        if rest != 0 {
-            self.put_decimal(rest);
+        let mut digits: usize = 1;
+        let mut rest = n;
+        while rest >= 10 {
+            rest /= 10;
+            // At most 20 digits: cannot wrap.
+            digits = digits.wrapping_add(1);
         }
-        // 0x30 | d is the ASCII digit d, for d in 0..=9 (rest * 10 <= n: no wrapping).
-        if let Some([slot]) = self.take(1) {
-            *slot = b'0' | n.wrapping_sub(rest.wrapping_mul(10)) as u8;
+        let mut rest = n;
+        for slot in self.take(digits).unwrap_or_default().iter_mut().rev() {
+            // 0x30 | d is the ASCII digit d, for d in 0..=9.
+            *slot = b'0' | (rest % 10) as u8;
+            rest /= 10;
         }
     }
 
