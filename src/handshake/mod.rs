@@ -39,8 +39,22 @@ pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
 /// (the server writes it straight into its response).
 fn encode_accept(key: &[u8], out: &mut [u8]) {
     let mut sha = sha1_smol::Sha1::new();
-    sha.update(key);
-    sha.update(GUID);
+    match <&[u8; KEY_LEN]>::try_from(key) {
+        // A key of its proper length (every key the server answers) is hashed with the
+        // GUID as one 60-byte input: one `update` of a known length, which the compiler
+        // folds, with `digest`, into straight copies.
+        Ok(key) => {
+            let mut input = [0u8; KEY_LEN + GUID.len()];
+            let (head, tail) = input.split_at_mut(KEY_LEN);
+            head.copy_from_slice(key);
+            tail.copy_from_slice(GUID);
+            sha.update(&input);
+        }
+        Err(_) => {
+            sha.update(key);
+            sha.update(GUID);
+        }
+    }
     // The 20-byte digest and a zero byte: 21 bytes, seven whole groups of three, which
     // the encoder takes in one loop with no partial group to handle (in flash, its code
     // for one group is kept once). The first 27 characters are the digest's; the zero
