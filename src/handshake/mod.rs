@@ -184,7 +184,10 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Appends `Sec-WebSocket-Accept` for `key`, encoded in place.
+    /// Appends `Sec-WebSocket-Accept` for `key`, encoded in place. Out of line: its
+    /// hashing and encoding have a frame of their own, whose arrays the code reaches
+    /// with short offsets (inlined into a driver's large frame, every access was long).
+    #[inline(never)]
     pub(crate) fn put_accept(&mut self, key: &[u8]) {
         if let Some(dst) = self.take(ACCEPT_LEN) {
             encode_accept(key, dst);
