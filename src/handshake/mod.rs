@@ -35,9 +35,9 @@ pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
     out
 }
 
-/// Writes `Sec-WebSocket-Accept` for `key` into `out`, which holds [`ACCEPT_LEN`] bytes
-/// (the server writes it straight into its response).
-fn encode_accept(key: &[u8], out: &mut [u8]) {
+/// Writes `Sec-WebSocket-Accept` for `key` into `out` (the server writes it straight
+/// into its response).
+fn encode_accept(key: &[u8], out: &mut [u8; ACCEPT_LEN]) {
     let mut sha = sha1_smol::Sha1::new();
     match <&[u8; KEY_LEN]>::try_from(key) {
         // A key of its proper length (every key the server answers) is hashed with the
@@ -64,10 +64,9 @@ fn encode_accept(key: &[u8], out: &mut [u8]) {
         *digest = sha.digest().bytes();
     }
     let encoded = <base64ct::Base64Unpadded as base64ct::Encoding>::encode(&bytes, out);
-    debug_assert!(encoded.is_ok(), "{} bytes for the accept key", out.len());
-    if let Some(last) = out.last_mut() {
-        *last = b'=';
-    }
+    debug_assert!(encoded.is_ok(), "28 bytes for the accept key");
+    let [.., last] = out;
+    *last = b'=';
 }
 
 /// Why a request or response could not be written.
@@ -189,7 +188,7 @@ impl<'a> Cursor<'a> {
     /// with short offsets (inlined into a driver's large frame, every access was long).
     #[inline(never)]
     pub(crate) fn put_accept(&mut self, key: &[u8]) {
-        if let Some(dst) = self.take(ACCEPT_LEN) {
+        if let Some(Ok(dst)) = self.take(ACCEPT_LEN).map(<&mut [u8; ACCEPT_LEN]>::try_from) {
             encode_accept(key, dst);
         }
     }
