@@ -83,9 +83,7 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
                     }
                 }
                 Step::Write => self.write_output(&[])?,
-                Step::Refused(e) => return Err(Error::Request(e)),
-                Step::Ended => return Err(Error::Eof),
-                Step::Responded => return Err(Error::Closed),
+                step => return Err(ended(step)),
             }
         }
     }
@@ -169,9 +167,7 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
             match self.hs.poll(self.rx.as_mut()) {
                 Step::Write => self.write_output(body)?,
                 Step::Responded => return self.io.flush().map_err(Error::Io),
-                Step::Refused(e) => return Err(Error::Request(e)),
-                Step::Ended => return Err(Error::Eof),
-                Step::Request | Step::Read => return Err(Error::Closed),
+                step => return Err(ended(step)),
             }
         }
     }
@@ -188,5 +184,16 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
                 n => self.hs.wrote(n),
             }
         }
+    }
+}
+
+/// The error for a step that ends a driver's loop without what it waited for: the
+/// request's refusal, the transport's end, or (a request answered, or none to answer)
+/// [`Error::Closed`].
+fn ended<E>(step: Step) -> Error<E> {
+    match step {
+        Step::Refused(e) => Error::Request(e),
+        Step::Ended => Error::Eof,
+        _ => Error::Closed,
     }
 }
