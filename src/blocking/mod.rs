@@ -54,18 +54,28 @@ fn fault<E: embedded_io::Error, M: Masking>(conn: &mut Connection<M>, e: E) -> E
     Error::Io(e)
 }
 
-/// Writes one chunk of `bytes`; `Ok(0)` from a transport means it is gone.
+/// Writes one chunk of `bytes` and accounts for what went: bytes of the connection's
+/// output, or (`direct`) of an [`Output::Direct`]'s. `Ok(0)` from a transport means it
+/// is gone.
 fn write_some<T: Write, M: Masking>(
     io: &mut T,
     conn: &mut Connection<M>,
     bytes: &[u8],
-) -> Result<usize, Error<T::Error>> {
+    direct: bool,
+) -> Result<(), Error<T::Error>> {
     match io.write(bytes) {
         Ok(0) => {
             conn.transport_failed();
             Err(Error::Eof)
         }
-        Ok(n) => Ok(n),
+        Ok(n) => {
+            if direct {
+                conn.wrote_direct(n);
+            } else {
+                conn.transmitted(n);
+            }
+            Ok(())
+        }
         Err(e) => Err(fault(conn, e)),
     }
 }
@@ -83,8 +93,7 @@ fn transmit<T: Write, M: Masking>(
         if out.is_empty() {
             return Ok(());
         }
-        let n = write_some(io, conn, out)?;
-        conn.transmitted(n);
+        write_some(io, conn, out, false)?;
     }
 }
 
@@ -116,10 +125,7 @@ fn run<'d, T: Write, M: Masking>(
         match call(conn, tx).map_err(Error::into_io)? {
             Output::Done => return Ok(()),
             Output::Transmit => transmit(io, conn, tx)?,
-            Output::Direct(bytes) => {
-                let n = write_some(io, conn, bytes)?;
-                conn.wrote_direct(n);
-            }
+            Output::Direct(bytes) => write_some(io, conn, bytes, true)?,
         }
     }
 }
