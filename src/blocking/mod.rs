@@ -54,25 +54,35 @@ fn fault<E: embedded_io::Error, M: Masking>(conn: &mut Connection<M>, e: E) -> E
     Error::Io(e)
 }
 
-/// Writes one chunk of `bytes` and accounts for what went: bytes of the connection's
-/// output, or (`direct`) of an [`Output::Direct`]'s. `Ok(0)` from a transport means it
-/// is gone.
-fn write_some<T: Write, M: Masking>(
-    io: &mut T,
+/// What a transport's read or write moved: bytes received, bytes of the connection's
+/// output, or bytes of an [`Output::Direct`]'s.
+#[derive(Clone, Copy)]
+enum Moved {
+    Received,
+    Transmitted,
+    Direct,
+}
+
+/// Accounts for the `result` of a read or a write: the bytes `moved`; `Ok(0)` from a
+/// transport means it is gone.
+// One copy for the reads and both kinds of writes: out of line on microcontrollers,
+// where each inlined copy costs flash.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+fn account<E: embedded_io::Error, M: Masking>(
     conn: &mut Connection<M>,
-    bytes: &[u8],
-    direct: bool,
-) -> Result<(), Error<T::Error>> {
-    match io.write(bytes) {
+    result: Result<usize, E>,
+    moved: Moved,
+) -> Result<(), Error<E>> {
+    match result {
         Ok(0) => {
             conn.transport_failed();
             Err(Error::Eof)
         }
         Ok(n) => {
-            if direct {
-                conn.wrote_direct(n);
-            } else {
-                conn.transmitted(n);
+            match moved {
+                Moved::Received => conn.received(n),
+                Moved::Transmitted => conn.transmitted(n),
+                Moved::Direct => conn.wrote_direct(n),
             }
             Ok(())
         }
@@ -93,7 +103,8 @@ fn transmit<T: Write, M: Masking>(
         if out.is_empty() {
             return Ok(());
         }
-        write_some(io, conn, out, false)?;
+        let written = io.write(out);
+        account(conn, written, Moved::Transmitted)?;
     }
 }
 
@@ -125,7 +136,10 @@ fn run<'d, T: Write, M: Masking>(
         match call(conn, tx).map_err(Error::into_io)? {
             Output::Done => return Ok(()),
             Output::Transmit => transmit(io, conn, tx)?,
-            Output::Direct(bytes) => write_some(io, conn, bytes, true)?,
+            Output::Direct(bytes) => {
+                let written = io.write(bytes);
+                account(conn, written, Moved::Direct)?;
+            }
         }
     }
 }
@@ -138,15 +152,6 @@ fn fill<T: Read, M: Masking>(
 ) -> Result<(), Error<T::Error>> {
     let buf = conn.read_buffer(rx);
     debug_assert!(!buf.is_empty(), "the core reads only with room");
-    match io.read(buf) {
-        Ok(0) => {
-            conn.received_eof();
-            Err(Error::Eof)
-        }
-        Ok(n) => {
-            conn.received(n);
-            Ok(())
-        }
-        Err(e) => Err(fault(conn, e)),
-    }
+    let read = io.read(buf);
+    account(conn, read, Moved::Received)
 }
