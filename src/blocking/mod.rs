@@ -90,38 +90,42 @@ fn account<E: embedded_io::Error, M: Masking>(
     }
 }
 
-/// Writes out everything the connection has to send (without flushing the transport).
-/// Its callers know the transport is up: `run`, after a send call asked for it (which
-/// it does only then), and `flush`, which checks; a write that fails or ends it returns.
+/// Writes out everything the connection has to send, then, with `and_flush`, flushes
+/// the transport. After the transport ended, what was buffered cannot go out any more:
+/// [`Error::Closed`]. (A send call asks for its output to be written, in `run`, only
+/// while the transport is up.) A write that fails or ends the transport returns.
 fn transmit<T: Write, M: Masking>(
     io: &mut T,
     conn: &mut Connection<M>,
     tx: &mut [u8],
+    and_flush: bool,
 ) -> Result<(), Error<T::Error>> {
+    if conn.transport_ended() {
+        return Err(Error::Closed);
+    }
     loop {
         let out = conn.output(tx);
         if out.is_empty() {
-            return Ok(());
+            break;
         }
         let written = io.write(out);
         account(conn, written, Moved::Transmitted)?;
     }
+    if and_flush {
+        io.flush().map_err(|e| fault(conn, e))?;
+        conn.flushed();
+    }
+    Ok(())
 }
 
 /// Writes out everything buffered and flushes the transport.
+#[inline]
 fn flush<T: Write, M: Masking>(
     io: &mut T,
     conn: &mut Connection<M>,
     tx: &mut [u8],
 ) -> Result<(), Error<T::Error>> {
-    if conn.transport_ended() {
-        // What was buffered cannot go out any more.
-        return Err(Error::Closed);
-    }
-    transmit(io, conn, tx)?;
-    io.flush().map_err(|e| fault(conn, e))?;
-    conn.flushed();
-    Ok(())
+    transmit(io, conn, tx, true)
 }
 
 /// Makes a send call of the core until it is done, doing the I/O it asks for between.
@@ -135,7 +139,7 @@ fn run<'d, T: Write, M: Masking>(
     loop {
         match call(conn, tx).map_err(Error::into_io)? {
             Output::Done => return Ok(()),
-            Output::Transmit => transmit(io, conn, tx)?,
+            Output::Transmit => transmit(io, conn, tx, false)?,
             Output::Direct(bytes) => {
                 let written = io.write(bytes);
                 account(conn, written, Moved::Direct)?;
