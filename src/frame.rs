@@ -206,47 +206,62 @@ impl FrameHeader {
     /// ([`FrameHeader::encoded_len`]); 0, with nothing meaningful written, when `dst` is
     /// shorter. The connection writes its headers straight into the transmit buffer
     /// through this, with no copy of them to make.
-    // Inlined on 64-bit hosts, for speed; out of line on microcontrollers, where each
-    // inlined copy costs flash.
-    #[cfg_attr(target_pointer_width = "64", inline)]
-    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    #[inline]
     pub(crate) fn write_into(&self, dst: &mut [u8]) -> usize {
-        let Some(([b0, b1], rest)) = dst.split_first_chunk_mut() else {
+        let b0 = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
+        write_header(dst, b0, self.len, self.mask)
+    }
+}
+
+/// [`FrameHeader::write_into`] from the header's parts: `b0` its first byte (FIN and
+/// opcode), `payload_len` its payload length, `mask` its key. Taken as values, the parts
+/// need no header built in memory, and what every caller passes the same (a server's
+/// missing key) can be folded into the one copy.
+// Inlined on 64-bit hosts, for speed; out of line on microcontrollers, where each
+// inlined copy costs flash.
+#[cfg_attr(target_pointer_width = "64", inline)]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) fn write_header(
+    dst: &mut [u8],
+    b0: u8,
+    payload_len: u64,
+    mask: Option<[u8; 4]>,
+) -> usize {
+    let Some(([first, b1], rest)) = dst.split_first_chunk_mut() else {
+        return 0;
+    };
+    *first = b0;
+    // Whole arrays at fixed offsets: nothing to check at run time but the room for
+    // each.
+    let (rest, len) = if payload_len < 126 {
+        // Fits in seven bits: the cast cannot truncate.
+        *b1 = payload_len as u8;
+        (rest, 2)
+    } else if payload_len <= 0xFFFF {
+        *b1 = 126;
+        let Some((ext, rest)) = rest.split_first_chunk_mut() else {
             return 0;
         };
-        *b0 = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
-        // Whole arrays at fixed offsets: nothing to check at run time but the room for
-        // each.
-        let (rest, len) = if self.len < 126 {
-            // Fits in seven bits: the cast cannot truncate.
-            *b1 = self.len as u8;
-            (rest, 2)
-        } else if self.len <= 0xFFFF {
-            *b1 = 126;
-            let Some((ext, rest)) = rest.split_first_chunk_mut() else {
-                return 0;
-            };
-            // At most 0xFFFF: the cast cannot truncate.
-            *ext = (self.len as u16).to_be_bytes();
-            (rest, 4)
-        } else {
-            *b1 = 127;
-            let Some((ext, rest)) = rest.split_first_chunk_mut() else {
-                return 0;
-            };
-            *ext = self.len.to_be_bytes();
-            (rest, 10)
+        // At most 0xFFFF: the cast cannot truncate.
+        *ext = (payload_len as u16).to_be_bytes();
+        (rest, 4)
+    } else {
+        *b1 = 127;
+        let Some((ext, rest)) = rest.split_first_chunk_mut() else {
+            return 0;
         };
-        match (self.mask, rest.first_chunk_mut()) {
-            (None, _) => len,
-            (Some(key), Some(k)) => {
-                *b1 |= 0x80;
-                *k = key;
-                // At most 10: cannot wrap.
-                len.wrapping_add(4)
-            }
-            (Some(_), None) => 0,
+        *ext = payload_len.to_be_bytes();
+        (rest, 10)
+    };
+    match (mask, rest.first_chunk_mut()) {
+        (None, _) => len,
+        (Some(key), Some(k)) => {
+            *b1 |= 0x80;
+            *k = key;
+            // At most 10: cannot wrap.
+            len.wrapping_add(4)
         }
+        (Some(_), None) => 0,
     }
 }
 

@@ -54,54 +54,78 @@ fn fault<E: embedded_io::Error, M: Masking>(conn: &mut Connection<M>, e: E) -> E
     Error::Io(e)
 }
 
-/// Writes one chunk of `bytes`; `Ok(0)` from a transport means it is gone.
-fn write_some<T: Write, M: Masking>(
-    io: &mut T,
+/// What a transport's read or write moved: bytes received, bytes of the connection's
+/// output, or bytes of an [`Output::Direct`]'s.
+#[derive(Clone, Copy)]
+enum Moved {
+    Received,
+    Transmitted,
+    Direct,
+}
+
+/// Accounts for the `result` of a read or a write: the bytes `moved`; `Ok(0)` from a
+/// transport means it is gone.
+// One copy for the reads and both kinds of writes: out of line on microcontrollers,
+// where each inlined copy costs flash.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+fn account<E: embedded_io::Error, M: Masking>(
     conn: &mut Connection<M>,
-    bytes: &[u8],
-) -> Result<usize, Error<T::Error>> {
-    match io.write(bytes) {
+    result: Result<usize, E>,
+    moved: Moved,
+) -> Result<(), Error<E>> {
+    match result {
         Ok(0) => {
             conn.transport_failed();
             Err(Error::Eof)
         }
-        Ok(n) => Ok(n),
+        Ok(n) => {
+            match moved {
+                Moved::Received => conn.received(n),
+                Moved::Transmitted => conn.transmitted(n),
+                Moved::Direct => conn.wrote_direct(n),
+            }
+            Ok(())
+        }
         Err(e) => Err(fault(conn, e)),
     }
 }
 
-/// Writes out everything the connection has to send (without flushing the transport).
-/// Its callers know the transport is up: `run`, after a send call asked for it (which
-/// it does only then), and `flush`, which checks; a write that fails or ends it returns.
+/// Writes out everything the connection has to send, then, with `and_flush`, flushes
+/// the transport. After the transport ended, what was buffered cannot go out any more:
+/// [`Error::Closed`]. (A send call asks for its output to be written, in `run`, only
+/// while the transport is up.) A write that fails or ends the transport returns.
 fn transmit<T: Write, M: Masking>(
     io: &mut T,
     conn: &mut Connection<M>,
     tx: &mut [u8],
+    and_flush: bool,
 ) -> Result<(), Error<T::Error>> {
+    if conn.transport_ended() {
+        return Err(Error::Closed);
+    }
     loop {
         let out = conn.output(tx);
         if out.is_empty() {
-            return Ok(());
+            break;
         }
-        let n = write_some(io, conn, out)?;
-        conn.transmitted(n);
+        let written = io.write(out);
+        account(conn, written, Moved::Transmitted)?;
     }
+    if and_flush {
+        io.flush().map_err(|e| fault(conn, e))?;
+        conn.flushed();
+    }
+    Ok(())
 }
 
 /// Writes out everything buffered and flushes the transport.
+#[inline]
 fn flush<T: Write, M: Masking>(
     io: &mut T,
     conn: &mut Connection<M>,
     tx: &mut [u8],
 ) -> Result<(), Error<T::Error>> {
-    if conn.transport_ended() {
-        // What was buffered cannot go out any more.
-        return Err(Error::Closed);
-    }
-    transmit(io, conn, tx)?;
-    io.flush().map_err(|e| fault(conn, e))?;
-    conn.flushed();
-    Ok(())
+    transmit(io, conn, tx, true)
 }
 
 /// Makes a send call of the core until it is done, doing the I/O it asks for between.
@@ -115,10 +139,10 @@ fn run<'d, T: Write, M: Masking>(
     loop {
         match call(conn, tx).map_err(Error::into_io)? {
             Output::Done => return Ok(()),
-            Output::Transmit => transmit(io, conn, tx)?,
+            Output::Transmit => transmit(io, conn, tx, false)?,
             Output::Direct(bytes) => {
-                let n = write_some(io, conn, bytes)?;
-                conn.wrote_direct(n);
+                let written = io.write(bytes);
+                account(conn, written, Moved::Direct)?;
             }
         }
     }
@@ -132,15 +156,6 @@ fn fill<T: Read, M: Masking>(
 ) -> Result<(), Error<T::Error>> {
     let buf = conn.read_buffer(rx);
     debug_assert!(!buf.is_empty(), "the core reads only with room");
-    match io.read(buf) {
-        Ok(0) => {
-            conn.received_eof();
-            Err(Error::Eof)
-        }
-        Ok(n) => {
-            conn.received(n);
-            Ok(())
-        }
-        Err(e) => Err(fault(conn, e)),
-    }
+    let read = io.read(buf);
+    account(conn, read, Moved::Received)
 }

@@ -158,7 +158,7 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
                     return Ok(RawMessage::resolve(raw, buf));
                 }
                 Ok(Status::Partial) => self.wait()?,
-                Err(e) => return Err(self.failed(e)),
+                Err(e) => return Err(self.failed(e.into_io())),
             }
         }
     }
@@ -186,7 +186,7 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
                     return Ok(raw.into_owned(storage));
                 }
                 Ok(Status::Partial) => self.wait()?,
-                Err(e) => return Err(self.failed(e)),
+                Err(e) => return Err(self.failed(e.into_io())),
             }
         }
     }
@@ -205,7 +205,7 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
                 }
                 Ok(Status::Complete(raw)) => return Ok(raw),
                 Ok(Status::Partial) => self.wait()?,
-                Err(e) => return Err(self.failed(e)),
+                Err(e) => return Err(self.failed(e.into_io())),
             }
         }
     }
@@ -225,14 +225,16 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
 
     /// A failure from the core: after a protocol error, the close frame that fails the
     /// connection goes out (if the transport takes it) before the error is returned.
+    /// The callers convert the core's error where they get it, which folds the
+    /// conversion into the code that made the error.
     #[cold]
-    fn failed(&mut self, e: Error) -> Error<T::Error> {
+    fn failed(&mut self, e: Error<T::Error>) -> Error<T::Error> {
         // Also a close echo that a timeout kept in the buffer, on a read after the close.
         // (After the transport ended, `flush` does nothing but say so.)
         if matches!(e, Error::Protocol(_)) || self.conn.has_output() {
             let _ = flush(&mut self.io, &mut self.conn, self.tx.as_mut());
         }
-        e.into_io()
+        e
     }
 
     /// Encodes a whole message (see [`Writer::write`]).
