@@ -190,13 +190,14 @@ impl Receiver {
             _ => {}
         }
         let open = self.in_message();
-        match header.opcode {
-            OpCode::Continuation if !open => return Err(ProtocolError::UnexpectedContinuation),
-            OpCode::Text | OpCode::Binary if open => {
+        if header.opcode.is_control() {
+            return self.control(buf, at, header, header_len);
+        }
+        // A continuation continues an open message; a text or binary frame opens one.
+        match (header.opcode, open) {
+            (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, true) => {
                 return Err(ProtocolError::ExpectedContinuation)
-            }
-            OpCode::Close | OpCode::Ping | OpCode::Pong => {
-                return self.control(buf, at, header, header_len);
             }
             _ => {}
         }
