@@ -150,8 +150,8 @@ impl FrameHeader {
             short => (u64::from(short), 2),
         };
         let mask = if masked {
-            match buf.get(pos..).and_then(|rest| rest.get(..4)) {
-                Some(&[a, b, c, d]) => {
+            match buf.get(pos..) {
+                Some(&[a, b, c, d, ..]) => {
                     pos = pos.saturating_add(4);
                     Some([a, b, c, d])
                 }
