@@ -167,7 +167,10 @@ impl Utf8Validator {
                 };
             }
         }
-        self.partial = [low, high, 0, 0];
+        // Only the first two bytes of `partial` are used here (the others stay 0).
+        let [l, h, ..] = &mut self.partial;
+        *l = low;
+        *h = high;
         self.partial_len = due;
         Ok(())
     }

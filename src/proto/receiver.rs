@@ -8,9 +8,12 @@ use crate::Status;
 use super::{close_code, MessageKind, ProtocolError, Role};
 
 // The data frame being received, in `Receiver::bits`: the payload received so far
-// modulo 4 (where the mask key stands) in the low two bits, and these.
-const MASKED: u8 = 1 << 2;
-const FIN: u8 = 1 << 3;
+// modulo 4 (where the mask key stands) in the high two bits, where adding to it drops
+// what carries out, and these.
+const MASKED: u8 = 1 << 0;
+const FIN: u8 = 1 << 1;
+/// Where the phase is in `Receiver::bits`.
+const PHASE_SHIFT: u32 = 6;
 
 /// The next piece handed out is its message's first.
 const FIRST: u8 = 1 << 0;
@@ -190,13 +193,14 @@ impl Receiver {
             _ => {}
         }
         let open = self.in_message();
-        match header.opcode {
-            OpCode::Continuation if !open => return Err(ProtocolError::UnexpectedContinuation),
-            OpCode::Text | OpCode::Binary if open => {
+        if header.opcode.is_control() {
+            return self.control(buf, at, header, header_len);
+        }
+        // A continuation continues an open message; a text or binary frame opens one.
+        match (header.opcode, open) {
+            (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, true) => {
                 return Err(ProtocolError::ExpectedContinuation)
-            }
-            OpCode::Close | OpCode::Ping | OpCode::Pong => {
-                return self.control(buf, at, header, header_len);
             }
             _ => {}
         }
@@ -267,7 +271,7 @@ impl Receiver {
             });
         }
         let chunk = part_mut(input, ..take);
-        let phase = self.bits & 3;
+        let phase = self.bits >> PHASE_SHIFT;
         if self.bits & MASKED != 0 {
             frame::apply_mask(chunk, self.mask, usize::from(phase));
         }
@@ -276,8 +280,9 @@ impl Receiver {
         let fin = self.bits & FIN != 0;
         let last = fin && remaining == 0;
         self.remaining = remaining;
-        // The low two bits count modulo 4; truncating `take` keeps its low bits.
-        self.bits = (self.bits & !3) | (phase.wrapping_add(take as u8) & 3);
+        // The high two bits count modulo 4: the carry out of them is dropped, and
+        // truncating `take` keeps its low bits.
+        self.bits = self.bits.wrapping_add((take as u8) << PHASE_SHIFT);
         if last {
             self.flags &= !OPEN;
             self.allowance = self.max_message;
