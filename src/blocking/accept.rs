@@ -125,25 +125,33 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
 
     /// [`Incoming::accept`], adding `headers` to the 101 response (a `Set-Cookie`, say).
     pub fn accept_with(
-        mut self,
+        self,
         mut tx: B,
         protocol: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<WebSocket<'b, T, NoMask, B>, Error<T::Error>> {
-        let accepted = self
-            .hs
-            .accept(self.rx.as_mut(), tx.as_mut(), protocol, headers);
+        // Taken apart at once: the parts are used where they are, not copied as a whole.
+        let Incoming {
+            io, mut rx, mut hs, ..
+        } = self;
+        let accepted = hs.accept(rx.as_mut(), tx.as_mut(), protocol, headers);
         let queued = match accepted {
             Ok(len) => len,
             Err(e) => {
                 // The 500 the handshake made ready goes out as well as the transport
                 // allows.
-                let _ = self.write_output(&[]);
+                let mut incoming = Incoming {
+                    io,
+                    rx,
+                    hs,
+                    buffers: PhantomData,
+                };
+                let _ = incoming.write_output(&[]);
                 return Err(e.into_io());
             }
         };
-        let leftover = self.hs.leftover();
-        WebSocket::from_parts(self.io, self.rx, leftover, tx, queued, NoMask)
+        let leftover = hs.leftover();
+        WebSocket::from_parts(io, rx, leftover, tx, queued, NoMask)
     }
 
     /// Refuses the request with `status` and an empty body.
