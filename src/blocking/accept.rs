@@ -132,7 +132,10 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
     ) -> Result<WebSocket<'b, T, NoMask, B>, Error<T::Error>> {
         // Taken apart at once: the parts are used where they are, not copied as a whole.
         let Incoming {
-            io, mut rx, mut hs, ..
+            mut io,
+            mut rx,
+            mut hs,
+            ..
         } = self;
         let accepted = hs.accept(rx.as_mut(), tx.as_mut(), protocol, headers);
         let queued = match accepted {
@@ -140,13 +143,7 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
             Err(e) => {
                 // The 500 the handshake made ready goes out as well as the transport
                 // allows.
-                let mut incoming = Incoming {
-                    io,
-                    rx,
-                    hs,
-                    buffers: PhantomData,
-                };
-                let _ = incoming.write_output(&[]);
+                let _ = write_output(&mut io, rx.as_ref(), &mut hs, &[]);
                 return Err(e.into_io());
             }
         };
@@ -182,15 +179,26 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
 
     /// Writes what the handshake has to send, until it is all out.
     fn write_output(&mut self, body: &[u8]) -> Result<(), Error<T::Error>> {
-        loop {
-            let out = self.hs.output(self.rx.as_mut(), body);
-            if out.is_empty() {
-                return self.io.flush().map_err(Error::Io);
-            }
-            match self.io.write(out).map_err(Error::Io)? {
-                0 => return Err(Error::Eof),
-                n => self.hs.wrote(n),
-            }
+        write_output(&mut self.io, self.rx.as_ref(), &mut self.hs, body)
+    }
+}
+
+/// Writes what `hs` has to send to `io`, until it is all out. On the parts, so that
+/// [`Incoming::accept_with`], which has taken its request apart, can call it too.
+fn write_output<T: Write>(
+    io: &mut T,
+    rx: &[u8],
+    hs: &mut Handshake,
+    body: &[u8],
+) -> Result<(), Error<T::Error>> {
+    loop {
+        let out = hs.output(rx, body);
+        if out.is_empty() {
+            return io.flush().map_err(Error::Io);
+        }
+        match io.write(out).map_err(Error::Io)? {
+            0 => return Err(Error::Eof),
+            n => hs.wrote(n),
         }
     }
 }
