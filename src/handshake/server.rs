@@ -225,6 +225,8 @@ impl RequestParser {
     /// request larger than the buffer can still be read; [`Request::headers`] then shows
     /// only the kept headers. When nothing can be removed, the result is `len`: the
     /// request cannot fit ([`RequestError::TooLarge`]).
+    // Out of line: inlined into the handshake's `poll`, its loop cost firmware more flash.
+    #[inline(never)]
     pub fn compact(&mut self, buf: &mut [u8], len: usize) -> usize {
         let done = self.lines.consumed().min(len);
         // Every line before `done` was parsed (and checked) already. The arithmetic
