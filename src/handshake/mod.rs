@@ -55,13 +55,16 @@ fn encode_accept(key: &[u8], out: &mut [u8; ACCEPT_LEN]) {
             sha.update(GUID);
         }
     }
+    // The digest is taken before the array it goes into is made (on thumbv6m, a
+    // shorter sequence).
+    let digest = sha.digest();
     // The 20-byte digest and a zero byte: 21 bytes, seven whole groups of three, which
     // the encoder takes in one loop with no partial group to handle (in flash, its code
     // for one group is kept once). The first 27 characters are the digest's; the zero
     // byte's last character is where the padding goes.
     let mut bytes = [0u8; 21];
-    if let Some((digest, _)) = bytes.split_first_chunk_mut() {
-        *digest = sha.digest().bytes();
+    if let Some((head, _)) = bytes.split_first_chunk_mut() {
+        *head = digest.bytes();
     }
     let encoded = <base64ct::Base64Unpadded as base64ct::Encoding>::encode(&bytes, out);
     debug_assert!(encoded.is_ok(), "28 bytes for the accept key");
@@ -187,7 +190,7 @@ impl<'a> Cursor<'a> {
     /// hashing and encoding have a frame of their own, whose arrays the code reaches
     /// with short offsets (inlined into a driver's large frame, every access was long).
     #[inline(never)]
-    pub(crate) fn put_accept(&mut self, key: &[u8]) {
+    pub(crate) fn put_accept(&mut self, key: &[u8; KEY_LEN]) {
         if let Some(Ok(dst)) = self.take(ACCEPT_LEN).map(<&mut [u8; ACCEPT_LEN]>::try_from) {
             encode_accept(key, dst);
         }
