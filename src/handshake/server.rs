@@ -280,8 +280,12 @@ impl RequestParser {
         }
         // Three parts, one space between each: a fourth would be in `version`, which
         // then matches no version.
-        let (method, rest) = http::split_at_byte(line, b' ').ok_or(RequestError::Malformed)?;
-        let (target, version) = http::split_at_byte(rest, b' ').ok_or(RequestError::Malformed)?;
+        let mut parts = line.splitn(3, |&b| b == b' ');
+        let (Some(method), Some(target), Some(version)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(RequestError::Malformed);
+        };
         if !http::is_token(method)
             || target.is_empty()
             || target.iter().any(|&b| b <= b' ' || b == 0x7F)
