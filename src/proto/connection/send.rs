@@ -243,9 +243,9 @@ impl<M: Masking> Outbound<M> {
         if self.sender.frame_remaining() == 0 && self.flags & PIECE == 0 {
             let len = (piece.payload.len() as u64).saturating_add(piece.frame_remaining);
             match self.begin_frame(tx, piece.kind, len, piece.frame_fin)? {
-                Output::Done if len == 0 => return Ok(Output::Done),
                 // The frame just opened owes this payload and the rest of the piece's
-                // frame: `write_payload`'s checks hold, and the call starts at 0.
+                // frame: `write_payload`'s checks hold, and the call starts at 0. (An
+                // empty frame is complete at once: `put_payload` finishes the call.)
                 Output::Done => {
                     self.flags |= PIECE;
                     self.resume = 0;
