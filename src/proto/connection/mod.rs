@@ -45,9 +45,8 @@ pub enum Output<'d> {
 const CLOSE_SENT: u16 = 1 << 0;
 /// The peer broke the protocol and the connection was failed.
 const FAILED: u16 = 1 << 1;
-/// Failed inside one of our frames: no close frame can follow the cut frame, so nothing
-/// more is queued after what is already buffered.
-const DROPPED: u16 = 1 << 2;
+// (Bit 2 is free: a failure inside one of our frames needs no flag of its own, see
+// `Outbound::fail`.)
 /// The transport failed or ended: nothing more goes in or out.
 const BROKEN: u16 = 1 << 3;
 /// The open frame was started by a call that writes it whole and has not finished.

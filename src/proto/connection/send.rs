@@ -243,9 +243,9 @@ impl<M: Masking> Outbound<M> {
         if self.sender.frame_remaining() == 0 && self.flags & PIECE == 0 {
             let len = (piece.payload.len() as u64).saturating_add(piece.frame_remaining);
             match self.begin_frame(tx, piece.kind, len, piece.frame_fin)? {
-                Output::Done if len == 0 => return Ok(Output::Done),
                 // The frame just opened owes this payload and the rest of the piece's
-                // frame: `write_payload`'s checks hold, and the call starts at 0.
+                // frame: `write_payload`'s checks hold, and the call starts at 0. (An
+                // empty frame is complete at once: `put_payload` finishes the call.)
                 Output::Done => {
                     self.flags |= PIECE;
                     self.resume = 0;
@@ -393,8 +393,10 @@ impl<M: Masking> Outbound<M> {
                 }
             }
             if free == 0 {
-                // Moving the output to the front makes room if anything was written.
-                if self.make_room(tx, 1) {
+                // Moving the output to the front makes room if anything was written. (A
+                // server gets here only with no output, which starts at 0: no room to
+                // make.)
+                if M::ROLE == Role::Client && self.make_room(tx, 1) {
                     continue;
                 }
                 return Ok(Output::Transmit);
@@ -403,7 +405,9 @@ impl<M: Masking> Outbound<M> {
         }
         self.flags &= !(WHOLE | PIECE);
         self.resume = 0;
-        if self.sender.frame_remaining() == 0 {
+        // `settle` does nothing while the frame is open: on microcontrollers it is
+        // called as it is, in less flash; on 64-bit hosts only for a complete frame.
+        if !cfg!(target_pointer_width = "64") || self.sender.frame_remaining() == 0 {
             self.settle(tx);
         }
         Ok(Output::Done)

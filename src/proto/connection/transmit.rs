@@ -9,9 +9,7 @@
 //!   `tx_end + pong + waiting <= tx.len()`; `pong` is 0 unless a pong is owed, so the
 //!   first of them always starts at `tx.len() - pong - waiting`.
 
-use super::{
-    Outbound, BROKEN, CLOSE_SENT, DROPPED, FAILED, FLUSH_OWED, PONG_OWED, RESERVE, WAITING_SHIFT,
-};
+use super::{Outbound, BROKEN, CLOSE_SENT, FAILED, FLUSH_OWED, PONG_OWED, RESERVE, WAITING_SHIFT};
 use crate::bytes::{move_bytes, part, part_mut};
 use crate::frame::{self, CloseCode, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Masking, Role, SendError};
@@ -116,10 +114,6 @@ impl<M: Masking> Outbound<M> {
         if self.sender.frame_remaining() > 0
             || (cfg!(target_pointer_width = "64") && self.flags & (PONG_OWED | WAITING_OP) == 0)
         {
-            return;
-        }
-        if self.flags & DROPPED != 0 {
-            self.drop_waiting();
             return;
         }
         while self.unstash(tx) {}
@@ -403,8 +397,9 @@ impl<M: Masking> Outbound<M> {
         if self.sender.frame_remaining() > 0 {
             // Our frame is cut short, and no close frame can follow it (RFC 6455
             // section 7.1.7 asks for one only where it can be sent): what is buffered
-            // still goes out, then nothing more.
-            self.flags |= DROPPED;
+            // still goes out, then nothing more. What waited for the frame is dropped
+            // here, and nothing takes its place (nothing is read after a failure, and
+            // the application's sends are refused): nothing follows the frame.
             self.drop_waiting();
         } else {
             self.owe_close(tx, Some(code));
