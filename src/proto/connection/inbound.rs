@@ -174,14 +174,14 @@ impl Inbound {
                 return Err(Error::Protocol(e));
             }
         };
-        // The receiver consumes at most its input: cannot wrap.
-        self.start = start.wrapping_add(received.consumed);
-        if self.start >= self.end {
+        // The receiver uses bytes from the front of its input, at most all of them.
+        (self.start, self.end) = if received.next < self.end {
+            (received.next, self.end)
+        } else {
             // Empty: new bytes go to the front (the event's bytes stay where they are
             // until the next read).
-            self.start = 0;
-            self.end = 0;
-        }
+            (0, 0)
+        };
         let Status::Complete(event) = received.event else {
             if self.start == 0 && self.end >= rx.len() {
                 // A full buffer that makes no event: cannot happen with MIN_BUFFER bytes
