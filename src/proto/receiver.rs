@@ -19,9 +19,6 @@ const PHASE_SHIFT: u32 = 6;
 const FIRST: u8 = 1 << 0;
 /// The peer's close frame has arrived.
 const CLOSED: u8 = 1 << 1;
-/// A whole message is being collected (kept here for the connection, where a spare
-/// bit costs nothing).
-const COLLECTING: u8 = 1 << 2;
 /// A data message is open: its first frame's header has arrived, its last frame's
 /// payload has not all been handed out.
 const OPEN: u8 = 1 << 3;
@@ -103,8 +100,8 @@ pub(crate) struct Receiver {
     max_message: usize,
     /// That frame's bits: [`MASKED`], [`FIN`] and its phase.
     bits: u8,
-    /// [`FIRST`], [`CLOSED`] and [`COLLECTING`], and the data message in progress,
-    /// from its first frame to its last: [`OPEN`] and [`BINARY`].
+    /// [`FIRST`] and [`CLOSED`], and the data message in progress, from its first frame
+    /// to its last: [`OPEN`] and [`BINARY`].
     flags: u8,
     utf8: Utf8Validator,
 }
@@ -132,19 +129,6 @@ impl Receiver {
     /// Whether the peer's close frame has arrived.
     pub(crate) const fn is_closed(&self) -> bool {
         self.flags & CLOSED != 0
-    }
-
-    /// Whether a whole message is being collected.
-    pub(crate) const fn collecting(&self) -> bool {
-        self.flags & COLLECTING != 0
-    }
-
-    pub(crate) fn set_collecting(&mut self, on: bool) {
-        if on {
-            self.flags |= COLLECTING;
-        } else {
-            self.flags &= !COLLECTING;
-        }
     }
 
     /// Whether a data message is open (its first frame's header has arrived).

@@ -15,9 +15,14 @@ pub(crate) struct Inbound {
     /// Received bytes not yet consumed: `rx[start..end]`.
     start: usize,
     end: usize,
-    /// Bytes of the message [`Inbound::poll_message`] has collected.
+    /// Bytes of the message [`Inbound::poll_message`] has collected, or
+    /// [`NOT_COLLECTING`] when no whole message is being collected.
     collected: usize,
 }
+
+/// [`Inbound::collected`] when no whole message is being collected (no buffer holds
+/// that many bytes).
+const NOT_COLLECTING: usize = usize::MAX;
 
 impl Inbound {
     pub(crate) const fn new() -> Self {
@@ -25,7 +30,7 @@ impl Inbound {
             receiver: Receiver::new(),
             start: 0,
             end: 0,
-            collected: 0,
+            collected: NOT_COLLECTING,
         }
     }
 
@@ -72,16 +77,15 @@ impl Inbound {
         if buf.len() < MAX_CONTROL_PAYLOAD {
             return Err(Error::BufferTooSmall);
         }
-        if !self.receiver.collecting() {
+        if self.collected == NOT_COLLECTING {
             if self.receiver.mid_message() && !answers.is_down() && !self.receiver.is_closed() {
                 return Err(Error::MessageInProgress);
             }
             self.collected = 0;
-            self.receiver.set_collecting(true);
         }
         let message = self.collect(role, rx, answers, buf);
         if !matches!(message, Ok(Status::Partial)) {
-            self.receiver.set_collecting(false);
+            self.collected = NOT_COLLECTING;
         }
         message
     }
@@ -142,7 +146,7 @@ impl Inbound {
         rx: &mut [u8],
         answers: &mut impl Answers,
     ) -> Result<Status<RawEvent>, Error> {
-        self.receiver.set_collecting(false);
+        self.collected = NOT_COLLECTING;
         self.poll_raw(role, rx, answers)
     }
 
