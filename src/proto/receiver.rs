@@ -50,10 +50,11 @@ impl Span {
 /// An event whose bytes are given as spans of the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RawEvent {
+    /// A piece of a data message: the last one when its frame is the message's last
+    /// (`frame_fin`) and nothing of the frame remains (see [`RawEvent::last`]).
     Data {
         kind: MessageKind,
         first: bool,
-        last: bool,
         span: Span,
         frame_remaining: u64,
         frame_fin: bool,
@@ -62,6 +63,15 @@ pub(crate) enum RawEvent {
     Pong(Span),
     /// The status code (validated) and the reason's bytes (checked to be UTF-8).
     Close(Option<frame::CloseCode>, Span),
+}
+
+impl RawEvent {
+    /// Whether a data piece ends its message: its frame is the message's last and
+    /// nothing of the frame remains.
+    #[inline]
+    pub(crate) const fn last(frame_fin: bool, frame_remaining: u64) -> bool {
+        frame_fin & (frame_remaining == 0)
+    }
 }
 
 /// What one call of [`Receiver::receive_at`] did: where in the buffer the bytes it has
@@ -255,7 +265,7 @@ impl Receiver {
         // take <= remaining: cannot wrap.
         let remaining = self.remaining.wrapping_sub(take as u64);
         let fin = self.bits & FIN != 0;
-        let last = fin && remaining == 0;
+        let last = RawEvent::last(fin, remaining);
         self.remaining = remaining;
         // The high two bits count modulo 4: the carry out of them is dropped, and
         // truncating `take` keeps its low bits.
@@ -281,7 +291,6 @@ impl Receiver {
             event: Status::Complete(RawEvent::Data {
                 kind,
                 first,
-                last,
                 span: Span { start: at, end },
                 frame_remaining: remaining,
                 frame_fin: fin,

@@ -103,7 +103,11 @@ impl Inbound {
             };
             let (message, span) = match raw {
                 RawEvent::Data {
-                    kind, last, span, ..
+                    kind,
+                    span,
+                    frame_remaining,
+                    frame_fin,
+                    ..
                 } => {
                     let piece = span.of(rx);
                     // Within `buf` and `rx`: the sum cannot wrap.
@@ -115,7 +119,7 @@ impl Inbound {
                     };
                     dst.copy_from_slice(piece);
                     self.collected = end;
-                    if !last {
+                    if !RawEvent::last(frame_fin, frame_remaining) {
                         continue;
                     }
                     return Ok(Status::Complete(match kind {

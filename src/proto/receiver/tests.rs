@@ -20,10 +20,15 @@ fn own(e: RawEvent, buf: &[u8]) -> Ev {
         RawEvent::Data {
             kind,
             first,
-            last,
             span,
-            ..
-        } => Ev::Data(kind, first, last, span.of(buf).to_vec()),
+            frame_remaining,
+            frame_fin,
+        } => Ev::Data(
+            kind,
+            first,
+            RawEvent::last(frame_fin, frame_remaining),
+            span.of(buf).to_vec(),
+        ),
         RawEvent::Ping(s) => Ev::Ping(s.of(buf).to_vec()),
         RawEvent::Pong(s) => Ev::Pong(s.of(buf).to_vec()),
         RawEvent::Close(c, s) => {
@@ -402,13 +407,11 @@ fn pieces_tell_where_they_stand_in_their_frame() {
                     span,
                     frame_remaining,
                     frame_fin,
-                    last,
                     ..
                 }) => {
                     let (len, fin) = open.get_or_insert((0, frame_fin));
                     assert_eq!(*fin, frame_fin, "step {step}");
                     *len += (span.end - span.start) as u64;
-                    assert_eq!(last, frame_fin && frame_remaining == 0);
                     if frame_remaining == 0 {
                         frames.extend(open.take());
                     }
