@@ -19,9 +19,6 @@ const PHASE_SHIFT: u32 = 6;
 const FIRST: u8 = 1 << 0;
 /// The peer's close frame has arrived.
 const CLOSED: u8 = 1 << 1;
-/// A whole message is being collected (kept here for the connection, where a spare
-/// bit costs nothing).
-const COLLECTING: u8 = 1 << 2;
 /// A data message is open: its first frame's header has arrived, its last frame's
 /// payload has not all been handed out.
 const OPEN: u8 = 1 << 3;
@@ -53,10 +50,11 @@ impl Span {
 /// An event whose bytes are given as spans of the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RawEvent {
+    /// A piece of a data message: the last one when its frame is the message's last
+    /// (`frame_fin`) and nothing of the frame remains (see [`RawEvent::last`]).
     Data {
         kind: MessageKind,
         first: bool,
-        last: bool,
         span: Span,
         frame_remaining: u64,
         frame_fin: bool,
@@ -67,19 +65,31 @@ pub(crate) enum RawEvent {
     Close(Option<frame::CloseCode>, Span),
 }
 
-/// What one call of [`Receiver::receive_at`] did: bytes used from the front of the
-/// input, and the event, if one is complete (its spans are offsets into the whole
-/// buffer).
+impl RawEvent {
+    /// Whether a data piece ends its message: its frame is the message's last and
+    /// nothing of the frame remains.
+    #[inline]
+    pub(crate) const fn last(frame_fin: bool, frame_remaining: u64) -> bool {
+        frame_fin & (frame_remaining == 0)
+    }
+}
+
+/// What one call of [`Receiver::receive_at`] did: where in the buffer the bytes it has
+/// not used start (from the front of the input, `at`, up to the buffer's end), and the
+/// event, if one is complete (its spans are offsets into the whole buffer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Received {
-    pub(crate) consumed: usize,
+    pub(crate) next: usize,
     pub(crate) event: Status<RawEvent>,
 }
 
-const NEED_MORE: Received = Received {
-    consumed: 0,
-    event: Status::Partial,
-};
+/// Nothing used from `at` on: more bytes are needed.
+const fn need_more(at: usize) -> Received {
+    Received {
+        next: at,
+        event: Status::Partial,
+    }
+}
 
 /// The receiving half of a connection.
 #[derive(Clone, Debug)]
@@ -100,8 +110,8 @@ pub(crate) struct Receiver {
     max_message: usize,
     /// That frame's bits: [`MASKED`], [`FIN`] and its phase.
     bits: u8,
-    /// [`FIRST`], [`CLOSED`] and [`COLLECTING`], and the data message in progress,
-    /// from its first frame to its last: [`OPEN`] and [`BINARY`].
+    /// [`FIRST`] and [`CLOSED`], and the data message in progress, from its first frame
+    /// to its last: [`OPEN`] and [`BINARY`].
     flags: u8,
     utf8: Utf8Validator,
 }
@@ -129,19 +139,6 @@ impl Receiver {
     /// Whether the peer's close frame has arrived.
     pub(crate) const fn is_closed(&self) -> bool {
         self.flags & CLOSED != 0
-    }
-
-    /// Whether a whole message is being collected.
-    pub(crate) const fn collecting(&self) -> bool {
-        self.flags & COLLECTING != 0
-    }
-
-    pub(crate) fn set_collecting(&mut self, on: bool) {
-        if on {
-            self.flags |= COLLECTING;
-        } else {
-            self.flags &= !COLLECTING;
-        }
     }
 
     /// Whether a data message is open (its first frame's header has arrived).
@@ -175,17 +172,15 @@ impl Receiver {
         at: usize,
     ) -> Result<Received, ProtocolError> {
         if self.flags & CLOSED != 0 {
-            return Ok(Received {
-                consumed: buf.len().saturating_sub(at),
-                event: Status::Partial,
-            });
+            // Whatever arrives after the peer's close is let go: all of it is used.
+            return Ok(need_more(buf.len()));
         }
         if self.remaining > 0 {
-            return self.payload(buf, at, 0);
+            return self.payload(buf, at);
         }
         let input = part(buf, at..);
         let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
-            return Ok(NEED_MORE);
+            return Ok(need_more(at));
         };
         match (role, header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
@@ -238,22 +233,17 @@ impl Receiver {
         self.mask = header.mask.unwrap_or_default();
         self.bits = bits;
         // The header is within the input: cannot wrap.
-        self.payload(buf, at.wrapping_add(header_len), header_len)
+        self.payload(buf, at.wrapping_add(header_len))
     }
 
-    /// Hands out the next piece of the current data frame's payload, from `buf[at..]`,
-    /// counting `header_len` bytes consumed before it (its header's, right after it).
-    /// Called only with payload still due, or right after the header: so an empty frame
-    /// is handed out as an empty piece.
+    /// Hands out the next piece of the current data frame's payload, from `buf[at..]`
+    /// (right after its header, when it has just arrived, whose bytes are then used
+    /// whether or not any payload follows). Called only with payload still due, or right
+    /// after the header: so an empty frame is handed out as an empty piece.
     // Called from two places: out of line on microcontrollers, inlined on 64-bit hosts.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-    fn payload(
-        &mut self,
-        buf: &mut [u8],
-        at: usize,
-        header_len: usize,
-    ) -> Result<Received, ProtocolError> {
+    fn payload(&mut self, buf: &mut [u8], at: usize) -> Result<Received, ProtocolError> {
         // A data message is open: the kind is the open message's.
         let kind = if self.flags & BINARY != 0 {
             MessageKind::Binary
@@ -264,11 +254,8 @@ impl Receiver {
         let available = usize::try_from(self.remaining).unwrap_or(usize::MAX);
         let take = available.min(input.len());
         if take == 0 && self.remaining != 0 {
-            // No payload yet: only the header (if any) is consumed.
-            return Ok(Received {
-                consumed: header_len,
-                event: Status::Partial,
-            });
+            // No payload yet: only the header (if any) is used.
+            return Ok(need_more(at));
         }
         let chunk = part_mut(input, ..take);
         let phase = self.bits >> PHASE_SHIFT;
@@ -278,7 +265,7 @@ impl Receiver {
         // take <= remaining: cannot wrap.
         let remaining = self.remaining.wrapping_sub(take as u64);
         let fin = self.bits & FIN != 0;
-        let last = fin && remaining == 0;
+        let last = RawEvent::last(fin, remaining);
         self.remaining = remaining;
         // The high two bits count modulo 4: the carry out of them is dropped, and
         // truncating `take` keeps its low bits.
@@ -297,18 +284,14 @@ impl Receiver {
         {
             return Err(ProtocolError::InvalidUtf8);
         }
+        // Within the buffer: cannot wrap.
+        let end = at.wrapping_add(take);
         Ok(Received {
-            // The header and the piece are within the input: cannot wrap.
-            consumed: take.wrapping_add(header_len),
+            next: end,
             event: Status::Complete(RawEvent::Data {
                 kind,
                 first,
-                last,
-                // Within the buffer: cannot wrap.
-                span: Span {
-                    start: at,
-                    end: at.wrapping_add(take),
-                },
+                span: Span { start: at, end },
                 frame_remaining: remaining,
                 frame_fin: fin,
             }),
@@ -325,11 +308,10 @@ impl Receiver {
     ) -> Result<Received, ProtocolError> {
         // The header parser has bounded control payloads to 125 bytes, a header is at
         // most 14, and `at` is within the buffer: the sums cannot wrap.
-        let len = header_len.wrapping_add(header.len as usize);
         let start = at.wrapping_add(header_len);
-        let end = at.wrapping_add(len);
+        let end = start.wrapping_add(header.len as usize);
         let Some(payload) = buf.get_mut(start..end) else {
-            return Ok(NEED_MORE);
+            return Ok(need_more(at));
         };
         if let Some(key) = header.mask {
             frame::apply_mask(payload, key, 0);
@@ -349,7 +331,7 @@ impl Receiver {
             }
         };
         Ok(Received {
-            consumed: len,
+            next: end,
             event: Status::Complete(event),
         })
     }

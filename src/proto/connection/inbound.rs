@@ -15,9 +15,14 @@ pub(crate) struct Inbound {
     /// Received bytes not yet consumed: `rx[start..end]`.
     start: usize,
     end: usize,
-    /// Bytes of the message [`Inbound::poll_message`] has collected.
+    /// Bytes of the message [`Inbound::poll_message`] has collected, or
+    /// [`NOT_COLLECTING`] when no whole message is being collected.
     collected: usize,
 }
+
+/// [`Inbound::collected`] when no whole message is being collected (no buffer holds
+/// that many bytes).
+const NOT_COLLECTING: usize = usize::MAX;
 
 impl Inbound {
     pub(crate) const fn new() -> Self {
@@ -25,7 +30,7 @@ impl Inbound {
             receiver: Receiver::new(),
             start: 0,
             end: 0,
-            collected: 0,
+            collected: NOT_COLLECTING,
         }
     }
 
@@ -72,16 +77,15 @@ impl Inbound {
         if buf.len() < MAX_CONTROL_PAYLOAD {
             return Err(Error::BufferTooSmall);
         }
-        if !self.receiver.collecting() {
+        if self.collected == NOT_COLLECTING {
             if self.receiver.mid_message() && !answers.is_down() && !self.receiver.is_closed() {
                 return Err(Error::MessageInProgress);
             }
             self.collected = 0;
-            self.receiver.set_collecting(true);
         }
         let message = self.collect(role, rx, answers, buf);
         if !matches!(message, Ok(Status::Partial)) {
-            self.receiver.set_collecting(false);
+            self.collected = NOT_COLLECTING;
         }
         message
     }
@@ -99,7 +103,11 @@ impl Inbound {
             };
             let (message, span) = match raw {
                 RawEvent::Data {
-                    kind, last, span, ..
+                    kind,
+                    span,
+                    frame_remaining,
+                    frame_fin,
+                    ..
                 } => {
                     let piece = span.of(rx);
                     // Within `buf` and `rx`: the sum cannot wrap.
@@ -111,7 +119,7 @@ impl Inbound {
                     };
                     dst.copy_from_slice(piece);
                     self.collected = end;
-                    if !last {
+                    if !RawEvent::last(frame_fin, frame_remaining) {
                         continue;
                     }
                     return Ok(Status::Complete(match kind {
@@ -142,7 +150,7 @@ impl Inbound {
         rx: &mut [u8],
         answers: &mut impl Answers,
     ) -> Result<Status<RawEvent>, Error> {
-        self.receiver.set_collecting(false);
+        self.collected = NOT_COLLECTING;
         self.poll_raw(role, rx, answers)
     }
 
@@ -174,14 +182,14 @@ impl Inbound {
                 return Err(Error::Protocol(e));
             }
         };
-        // The receiver consumes at most its input: cannot wrap.
-        self.start = start.wrapping_add(received.consumed);
-        if self.start >= self.end {
+        // The receiver uses bytes from the front of its input, at most all of them.
+        (self.start, self.end) = if received.next < self.end {
+            (received.next, self.end)
+        } else {
             // Empty: new bytes go to the front (the event's bytes stay where they are
             // until the next read).
-            self.start = 0;
-            self.end = 0;
-        }
+            (0, 0)
+        };
         let Status::Complete(event) = received.event else {
             if self.start == 0 && self.end >= rx.len() {
                 // A full buffer that makes no event: cannot happen with MIN_BUFFER bytes

@@ -488,14 +488,13 @@ impl RawEvent {
             RawEvent::Data {
                 kind,
                 first,
-                last,
                 span,
                 frame_remaining,
                 frame_fin,
             } => Event::Data(Piece {
                 kind,
                 first,
-                last,
+                last: RawEvent::last(frame_fin, frame_remaining),
                 payload: span.of(rx),
                 frame_remaining,
                 frame_fin,

@@ -20,10 +20,15 @@ fn own(e: RawEvent, buf: &[u8]) -> Ev {
         RawEvent::Data {
             kind,
             first,
-            last,
             span,
-            ..
-        } => Ev::Data(kind, first, last, span.of(buf).to_vec()),
+            frame_remaining,
+            frame_fin,
+        } => Ev::Data(
+            kind,
+            first,
+            RawEvent::last(frame_fin, frame_remaining),
+            span.of(buf).to_vec(),
+        ),
         RawEvent::Ping(s) => Ev::Ping(s.of(buf).to_vec()),
         RawEvent::Pong(s) => Ev::Pong(s.of(buf).to_vec()),
         RawEvent::Close(c, s) => {
@@ -53,7 +58,7 @@ fn run_with(
             Status::Complete(e) => Some(own(e, &buf)),
             Status::Partial => None,
         };
-        buf.drain(..r.consumed);
+        buf.drain(..r.next);
         match got {
             Some(e) => events.push(e),
             None if fed == bytes.len() => return Ok(events),
@@ -322,7 +327,7 @@ fn mid_message_only_once_a_piece_is_out() {
     let mut rx = Receiver::new();
     let mut head = bytes[..6].to_vec();
     let r = rx.receive(Role::Server, &mut head).unwrap();
-    assert_eq!((r.consumed, r.event), (6, Status::Partial));
+    assert_eq!((r.next, r.event), (6, Status::Partial));
     assert!(!rx.mid_message());
     let mut part = bytes[6..9].to_vec();
     let r = rx.receive(Role::Server, &mut part).unwrap();
@@ -343,7 +348,7 @@ fn message_size_limit_fails_at_the_header() {
     let second = frame(c, true, OpCode::Continuation, &[2; 6]);
     bytes.extend_from_slice(&second[..6]); // header only, no payload yet
     let r = rx.receive(Role::Server, &mut bytes).unwrap();
-    assert_eq!(r.consumed, 12);
+    assert_eq!(r.next, 12);
     let mut rest = bytes[12..].to_vec();
     assert_eq!(
         rx.receive(Role::Server, &mut rest),
@@ -376,7 +381,7 @@ fn message_size_limit_fails_at_the_header() {
         Ok(14)
     };
     assert_eq!(
-        huge.receive(Role::Server, &mut header).map(|r| r.consumed),
+        huge.receive(Role::Server, &mut header).map(|r| r.next),
         expected
     );
 }
@@ -402,13 +407,11 @@ fn pieces_tell_where_they_stand_in_their_frame() {
                     span,
                     frame_remaining,
                     frame_fin,
-                    last,
                     ..
                 }) => {
                     let (len, fin) = open.get_or_insert((0, frame_fin));
                     assert_eq!(*fin, frame_fin, "step {step}");
                     *len += (span.end - span.start) as u64;
-                    assert_eq!(last, frame_fin && frame_remaining == 0);
                     if frame_remaining == 0 {
                         frames.extend(open.take());
                     }
@@ -421,7 +424,7 @@ fn pieces_tell_where_they_stand_in_their_frame() {
                     fed = end;
                 }
             }
-            buf.drain(..r.consumed);
+            buf.drain(..r.next);
         }
         assert_eq!(frames, vec![(10, false), (5, true)], "step {step}");
     }
