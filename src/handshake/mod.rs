@@ -226,7 +226,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Appends `name: value`, if `name` is a token and `value` a valid field value.
-    fn put_field(&mut self, name: &str, value: &str) {
+    pub(crate) fn put_field(&mut self, name: &str, value: &str) {
         if !is_token(name) || !value.bytes().all(http::is_field_byte) {
             self.fail(WriteError::InvalidHeader);
         }

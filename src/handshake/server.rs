@@ -487,10 +487,13 @@ pub(crate) fn write_accept_for(
     );
     c.put_accept(key);
     if let Some(p) = protocol {
+        // The line ending first, then the check: with a buffer too small, the error
+        // kept is the buffer's, as for every header line.
+        c.put(b"\r\n");
         if !is_token(p) {
             c.fail(WriteError::InvalidHeader);
         }
-        c.put_next_header("Sec-WebSocket-Protocol", p);
+        c.put_field("Sec-WebSocket-Protocol", p);
     }
     c.put_next_headers(headers);
     c.put(b"\r\n\r\n");

@@ -56,6 +56,20 @@ fn rfc_request_parses_and_accepts() {
         write_accept(&mut buf, &req, Some("bad\r\nX: y"), &[]),
         Err(WriteError::InvalidHeader)
     );
+    // The first error met is the one returned: a buffer that ends with the accept key
+    // runs out before a bad subprotocol is looked at (one byte more and it is looked at).
+    let key_end = len - "\r\nSec-WebSocket-Protocol: chat\r\n\r\n".len();
+    for (end, error) in [
+        (key_end, WriteError::BufferTooSmall),
+        (key_end + 1, WriteError::BufferTooSmall),
+        (key_end + 2, WriteError::InvalidHeader),
+    ] {
+        assert_eq!(
+            write_accept(&mut exact[..end], &req, Some("a b"), &[]),
+            Err(error),
+            "{end}"
+        );
+    }
 }
 
 #[test]
