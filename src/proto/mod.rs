@@ -322,20 +322,7 @@ pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame<'_>>, ProtocolErr
 /// What [`parse_close`] checks, for the receiver, which keeps the reason's place rather
 /// than a borrow of it: the status code, `None` for an empty payload.
 pub(crate) fn close_code(payload: &[u8]) -> Result<Option<CloseCode>, ProtocolError> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err(ProtocolError::InvalidClosePayload),
-        [hi, lo, reason @ ..] => {
-            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-            if !code.is_valid_on_wire() {
-                Err(ProtocolError::InvalidCloseCode(code.0))
-            } else if core::str::from_utf8(reason).is_err() {
-                Err(ProtocolError::InvalidUtf8)
-            } else {
-                Ok(Some(code))
-            }
-        }
-    }
+    parse_close(payload).map(|close| close.map(|close| close.code))
 }
 
 /// The largest close reason: 125 bytes of control payload less the 2-byte code.

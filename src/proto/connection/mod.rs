@@ -137,7 +137,7 @@ impl<M: Masking> Answers for Local<'_, M> {
     }
 
     fn echo_close(&mut self, code: Option<CloseCode>) {
-        self.out.owe_close_echo(self.tx, code);
+        self.out.owe_close(self.tx, code);
     }
 
     fn fail(&mut self, code: CloseCode) {

@@ -139,8 +139,7 @@ impl<M: Masking> Outbound<M> {
             let header = self.sender.data(kind, last, len as u64, mask)?;
             self.flags &= !UNFLUSHED;
             self.put_header(tx, header);
-            self.flags |= WHOLE;
-            self.resume = 0;
+            self.start_call(WHOLE);
         }
         self.put_payload(tx, data)
     }
@@ -220,10 +219,17 @@ impl<M: Masking> Outbound<M> {
             if data.len() as u64 > self.sender.frame_remaining() {
                 return Err(Error::Send(SendError::PayloadTooLong));
             }
-            self.flags |= PIECE;
-            self.resume = 0;
+            self.start_call(PIECE);
         }
         Ok(())
+    }
+
+    /// A call that puts payload (`WHOLE` for a message in one frame, `PIECE` for a
+    /// frame's payload) begins: interrupted, it is resumed from `resume`, 0 so far.
+    #[inline(always)]
+    fn start_call(&mut self, call: u16) {
+        self.flags |= call;
+        self.resume = 0;
     }
 
     /// Sends a received piece on in a frame of the same length and FIN as the one it
@@ -246,10 +252,7 @@ impl<M: Masking> Outbound<M> {
                 // The frame just opened owes this payload and the rest of the piece's
                 // frame: `write_payload`'s checks hold, and the call starts at 0. (An
                 // empty frame is complete at once: `put_payload` finishes the call.)
-                Output::Done => {
-                    self.flags |= PIECE;
-                    self.resume = 0;
-                }
+                Output::Done => self.start_call(PIECE),
                 other => return Ok(other),
             }
         } else {

@@ -176,7 +176,7 @@ impl Shared {
                 return;
             }
             let code = self.code.get();
-            out.owe_close_echo(tx, (code != 0).then_some(CloseCode(code)));
+            out.owe_close(tx, (code != 0).then_some(CloseCode(code)));
             self.clear(ECHO);
             self.set(CLOSE_SENT);
         }

@@ -345,13 +345,6 @@ impl<M: Masking> Outbound<M> {
         );
     }
 
-    /// Echoes the peer's close (its status code, as RFC 6455 section 5.5.1 suggests),
-    /// unless ours is already on its way: now, or behind the open frame. No pong is
-    /// owed after it.
-    pub(super) fn owe_close_echo(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
-        self.owe_close(tx, code);
-    }
-
     /// Queues a close frame carrying `code` (or nothing) now or behind the open frame,
     /// in the place of any control frame waiting there, unless ours is already on its
     /// way; the room was reserved before the frame that called for it was read. The
@@ -361,9 +354,12 @@ impl<M: Masking> Outbound<M> {
     /// our frames it is taken into the output at once. With the pong forgotten, nothing
     /// waits before the close's payload (a code, two bytes at most), which goes at the
     /// very end of the buffer.
+    ///
+    /// The connection echoes the peer's close with it (the peer's status code, as RFC
+    /// 6455 section 5.5.1 suggests), and [`fail`](Self::fail) sends its close with it.
     // The close echo's and the failure's: one copy out of line.
     #[inline(never)]
-    fn owe_close(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
+    pub(super) fn owe_close(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
         self.pong = 0;
         self.flags &= !PONG_OWED;
         if self.flags & CLOSE_SENT != 0 {
