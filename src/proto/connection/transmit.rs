@@ -147,13 +147,15 @@ impl<M: Masking> Outbound<M> {
         let src = start..start.wrapping_add(usize::from(n));
         move_bytes(tx, src, self.tx_end.wrapping_add(header_len));
         self.put_control_header(tx, op, usize::from(n));
-        if pong_owed {
-            self.pong = 0;
-            self.flags &= !PONG_OWED;
+        // `pong` is 0 unless it was the pong's frame: cleared either way.
+        self.pong = 0;
+        let done = if pong_owed {
+            PONG_OWED
         } else {
             self.waiting = 0;
-            self.flags &= !WAITING_OP;
-        }
+            WAITING_OP
+        };
+        self.flags &= !done;
         true
     }
 
