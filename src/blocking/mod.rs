@@ -109,7 +109,10 @@ fn transmit<T: Write, M: Masking>(
             break;
         }
         let written = io.write(out);
-        account(conn, written, Moved::Transmitted)?;
+        // Returned whole, not through `?` (which takes the error out and wraps it again).
+        if let failed @ Err(_) = account(conn, written, Moved::Transmitted) {
+            return failed;
+        }
     }
     if and_flush {
         io.flush().map_err(|e| fault(conn, e))?;
