@@ -140,14 +140,16 @@ fn run<'d, T: Write, M: Masking>(
     mut call: impl FnMut(&mut Connection<M>, &mut [u8]) -> Result<Output<'d>, Error>,
 ) -> Result<(), Error<T::Error>> {
     loop {
-        match call(conn, tx).map_err(Error::into_io)? {
+        // One exit for both kinds of I/O's failure.
+        let moved = match call(conn, tx).map_err(Error::into_io)? {
             Output::Done => return Ok(()),
-            Output::Transmit => transmit(io, conn, tx, false)?,
+            Output::Transmit => transmit(io, conn, tx, false),
             Output::Direct(bytes) => {
                 let written = io.write(bytes);
-                account(conn, written, Moved::Direct)?;
+                account(conn, written, Moved::Direct)
             }
-        }
+        };
+        moved?;
     }
 }
 
