@@ -227,7 +227,10 @@ impl<'b, T: Read + Write, M: Masking, B: Buffer> WebSocket<'b, T, M, B> {
     /// connection goes out (if the transport takes it) before the error is returned.
     /// The callers convert the core's error where they get it, which folds the
     /// conversion into the code that made the error.
-    #[cold]
+    // Cold on 64-bit hosts; on microcontrollers, where a firmware reads by one of the
+    // three callers, inlined there in less flash than a call.
+    #[cfg_attr(target_pointer_width = "64", cold)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
     fn failed(&mut self, e: Error<T::Error>) -> Error<T::Error> {
         // Also a close echo that a timeout kept in the buffer, on a read after the close.
         // (After the transport ended, `flush` does nothing but say so.)
