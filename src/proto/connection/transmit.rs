@@ -359,9 +359,16 @@ impl<M: Masking> Outbound<M> {
     ///
     /// The connection echoes the peer's close with it (the peer's status code, as RFC
     /// 6455 section 5.5.1 suggests), and [`fail`](Self::fail) sends its close with it.
-    // The close echo's and the failure's: one copy out of line.
-    #[inline(never)]
+    #[inline]
     pub(super) fn owe_close(&mut self, tx: &mut [u8], code: Option<CloseCode>) {
+        self.owe_close_bits(tx, code.map_or(0, |code| 1 << 16 | u32::from(code.0)));
+    }
+
+    /// [`Outbound::owe_close`] with the code in one word: bit 16 set when there is one,
+    /// its number in the low 16 bits. The close echo's and the failure's one copy, out
+    /// of line, with every argument in a register.
+    #[inline(never)]
+    fn owe_close_bits(&mut self, tx: &mut [u8], code: u32) {
         self.pong = 0;
         self.flags &= !PONG_OWED;
         if self.flags & CLOSE_SENT != 0 {
@@ -370,8 +377,9 @@ impl<M: Masking> Outbound<M> {
         self.flags |= CLOSE_SENT;
         // The payload: the code's two bytes, or nothing.
         let mut n = 0;
-        if let (Some(code), Some(last)) = (code, tx.last_chunk_mut()) {
-            *last = code.0.to_be_bytes();
+        if let (true, Some(last)) = (code >> 16 != 0, tx.last_chunk_mut()) {
+            // The low 16 bits: the cast keeps them.
+            *last = (code as u16).to_be_bytes();
             n = 2;
         }
         debug_assert!(
@@ -400,7 +408,7 @@ impl<M: Masking> Outbound<M> {
             // the application's sends are refused): nothing follows the frame.
             self.drop_waiting();
         } else {
-            self.owe_close(tx, Some(code));
+            self.owe_close_bits(tx, 1 << 16 | u32::from(code.0));
         }
     }
 }
