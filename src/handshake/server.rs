@@ -502,25 +502,35 @@ pub(crate) fn write_accept_for(
 
 /// The reason phrase for the statuses this crate writes, and a few common others.
 pub const fn reason_phrase(status: u16) -> &'static str {
+    let line = status_line_end(status);
+    match line.split_at_checked(1) {
+        Some((_, phrase)) => phrase,
+        None => line,
+    }
+}
+
+/// [`reason_phrase`] after the space that separates it from the status code: the end of
+/// the status line, written in one piece (no separate write of the space).
+pub(crate) const fn status_line_end(status: u16) -> &'static str {
     match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        _ => "Status",
+        101 => " Switching Protocols",
+        200 => " OK",
+        204 => " No Content",
+        301 => " Moved Permanently",
+        302 => " Found",
+        304 => " Not Modified",
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        405 => " Method Not Allowed",
+        408 => " Request Timeout",
+        426 => " Upgrade Required",
+        431 => " Request Header Fields Too Large",
+        500 => " Internal Server Error",
+        501 => " Not Implemented",
+        503 => " Service Unavailable",
+        _ => " Status",
     }
 }
 
@@ -533,16 +543,17 @@ pub fn write_response_head(
     headers: &[(&str, &str)],
     body_len: usize,
 ) -> Result<usize, WriteError> {
-    write_head(buf, status, reason_phrase(status), headers, body_len)
+    write_head(buf, status, status_line_end(status), headers, body_len)
 }
 
-/// [`write_response_head`] with the reason phrase given: a caller whose status is a
-/// constant finds its phrase at compile time, and firmware then holds only the phrases
-/// it uses, not [`reason_phrase`]'s whole table.
+/// [`write_response_head`] with the status line's end given (a space, then the reason
+/// phrase, as [`status_line_end`] has it): a caller whose status is a constant finds its
+/// phrase at compile time, and firmware then holds only the phrases it uses, not
+/// [`reason_phrase`]'s whole table.
 pub(crate) fn write_head(
     buf: &mut [u8],
     status: u16,
-    reason: &str,
+    line_end: &str,
     headers: &[(&str, &str)],
     body_len: usize,
 ) -> Result<usize, WriteError> {
@@ -552,8 +563,7 @@ pub(crate) fn write_head(
     let mut c = Cursor::new(buf);
     c.put(b"HTTP/1.1 ");
     c.put_decimal(usize::from(status));
-    c.put(b" ");
-    c.put(reason.as_bytes());
+    c.put(line_end.as_bytes());
     c.put_next_headers(headers);
     c.put(b"\r\nContent-Length: ");
     c.put_decimal(body_len);
@@ -564,25 +574,26 @@ pub(crate) fn write_head(
 /// Writes the empty-bodied response that refuses a request for `error`'s reason
 /// (with `Sec-WebSocket-Version: 13` on a 426, `Allow: GET` on a 405).
 pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, WriteError> {
-    // Each status line's phrase, and the refusal's extra header line riding after it
+    // Each status line's end (the space and the phrase), and the refusal's extra header
+    // line riding after it
     // (no header table to check and format at run time); the tests hold them to
     // `reason_phrase` and the statuses to `RequestError::status`. Status and line are
     // chosen together by conditional moves: a `match` on the error compiled to lookup
     // tables in flash (.rodata +100), and one beside `status()` to two chains of
     // comparisons.
     let mut status = 400;
-    let mut line = "Bad Request";
+    let mut line = " Bad Request";
     if error == RequestError::UnsupportedVersion {
         status = 426;
-        line = "Upgrade Required\r\nSec-WebSocket-Version: 13";
+        line = " Upgrade Required\r\nSec-WebSocket-Version: 13";
     }
     if error == RequestError::MethodNotAllowed {
         status = 405;
-        line = "Method Not Allowed\r\nAllow: GET";
+        line = " Method Not Allowed\r\nAllow: GET";
     }
     if matches!(error, RequestError::TooLarge | RequestError::TooManyHeaders) {
         status = 431;
-        line = "Request Header Fields Too Large";
+        line = " Request Header Fields Too Large";
     }
     write_head(buf, status, line, &[], 0)
 }

@@ -2,7 +2,7 @@
 //! refuse it or hand it out, write the application's answer.
 
 use super::{
-    reason_phrase, write_accept_for, write_head, write_refusal, Request, RequestError,
+    status_line_end, write_accept_for, write_head, write_refusal, Request, RequestError,
     RequestParser,
 };
 use crate::bytes::{part, part_mut};
@@ -219,14 +219,14 @@ impl Handshake {
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
-        self.respond_with(buf, status, reason_phrase(status), headers, body_len)
+        self.respond_with(buf, status, status_line_end(status), headers, body_len)
     }
 
     fn respond_with(
         &mut self,
         buf: &mut [u8],
         status: u16,
-        reason: &str,
+        line_end: &str,
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
@@ -234,7 +234,7 @@ impl Handshake {
             // Already responding, or there is no request to answer: poll tells.
             return Ok(());
         }
-        self.head_len = write_head(buf, status, reason, headers, body_len)?;
+        self.head_len = write_head(buf, status, line_end, headers, body_len)?;
         self.total = self.head_len.saturating_add(body_len);
         self.count = 0;
         self.phase = Step::Responded;

@@ -375,3 +375,20 @@ fn key_shape() {
     assert!(!is_key(b"dGhlIHNhbXBsZSBub25jZ==="));
     assert!(!is_key(b""));
 }
+
+#[test]
+fn reason_phrases() {
+    // The phrase is the status line's end without its space, computed at compile time
+    // as well as at run time.
+    const OK: &str = reason_phrase(200);
+    assert_eq!(OK, "OK");
+    for status in [101, 400, 404, 426, 431, 500, 599, 0] {
+        let end = status_line_end(status);
+        assert_eq!(end, format!(" {}", reason_phrase(status)));
+        assert!(!reason_phrase(status).starts_with(' '));
+    }
+    assert_eq!(reason_phrase(999), "Status");
+    let mut buf = [0u8; 128];
+    let n = write_response_head(&mut buf, 404, &[], 3).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n"));
+}
