@@ -615,14 +615,19 @@ fn is_key(value: &[u8]) -> bool {
 /// Whether `value` is a `Host` header's value: a host name or address, with an
 /// optional port (RFC 7230 section 5.4, RFC 3986 section 3.2.2).
 fn is_host(value: &[u8]) -> bool {
-    let (host, port) = match value.iter().rposition(|&b| b == b':') {
-        Some(i) if value.last() != Some(&b']') => value.split_at_checked(i).unwrap_or_default(),
-        _ => (value, &[][..]),
-    };
-    // The port is the digits after the colon (none at all is allowed).
-    if !port.iter().skip(1).all(u8::is_ascii_digit) {
-        return false;
+    // The port is the digits after the last colon (none at all is allowed): the digits
+    // at the end are passed over, and a colon before them ends the host. Anything else
+    // leaves the whole value as the host, which then fails if it holds a colon outside
+    // brackets (one pass from the end, rather than a search for the colon and a check of
+    // what follows it).
+    let mut rest = value;
+    while let [before @ .., b'0'..=b'9'] = rest {
+        rest = before;
     }
+    let host = match rest {
+        [host @ .., b':'] => host,
+        _ => value,
+    };
     // Character classes as matches, not `contains` on a string: no search loop is linked.
     match host {
         [b'[', inner @ .., b']'] => {

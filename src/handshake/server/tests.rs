@@ -392,3 +392,91 @@ fn reason_phrases() {
     let n = write_response_head(&mut buf, 404, &[], 3).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n"));
 }
+
+#[test]
+fn host_values() {
+    for good in [
+        &b"example.com"[..],
+        b"example.com:8080",
+        b"example.com:",
+        b"10.0.0.1",
+        b"10.0.0.1:80",
+        b"[::1]",
+        b"[::1]:443",
+        b"[FE80::a.b]",
+        b"a-b_c~d%20!$&'()*+,;=",
+    ] {
+        assert!(is_host(good), "{:?}", core::str::from_utf8(good));
+    }
+    for bad in [
+        &b""[..],
+        b":",
+        b":80",
+        b"a:b",
+        b"a:1:2",
+        b"::",
+        b"[]",
+        b"[]:80",
+        b"[::1]80",
+        b"[::1]:x",
+        b"[g]",
+        b"a b",
+        b"a/b",
+        b"[::1",
+        b"::1]",
+    ] {
+        assert!(!is_host(bad), "{:?}", core::str::from_utf8(bad));
+    }
+}
+
+/// `is_host` as it was written before it passed over the port from the end: the last
+/// colon found first, then the digits after it checked.
+fn is_host_by_search(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(i) if value.last() != Some(&b']') => value.split_at(i),
+        _ => (value, &[][..]),
+    };
+    if !port.iter().skip(1).all(u8::is_ascii_digit) {
+        return false;
+    }
+    match host {
+        [b'[', inner @ .., b']'] => {
+            !inner.is_empty()
+                && inner
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b".:".contains(&b))
+        }
+        _ => {
+            !host.is_empty()
+                && host
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+        }
+    }
+}
+
+#[test]
+fn host_values_as_by_search() {
+    // Every value of up to six characters from an alphabet with each class of byte the
+    // check tells apart.
+    const ALPHABET: &[u8] = b"a1:[]g/";
+    let mut value = vec![];
+    let mut count = 0;
+    for len in 0..=6u32 {
+        for mut n in 0..ALPHABET.len().pow(len) {
+            value.clear();
+            for _ in 0..len {
+                value.push(ALPHABET[n % ALPHABET.len()]);
+                n /= ALPHABET.len();
+            }
+            assert_eq!(
+                is_host(&value),
+                is_host_by_search(&value),
+                "{:?}",
+                core::str::from_utf8(&value)
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 100_000);
+}
