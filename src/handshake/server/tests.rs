@@ -479,4 +479,15 @@ fn host_values_as_by_search() {
         }
     }
     assert!(count > 100_000);
+    // Every byte, as a host name, inside brackets, and as a port.
+    for b in 0..=255u8 {
+        for value in [
+            &[b][..],
+            &[b'x', b, b'x'],
+            &[b'[', b, b']'],
+            &[b'x', b':', b],
+        ] {
+            assert_eq!(is_host(value), is_host_by_search(value), "{value:?}");
+        }
+    }
 }
