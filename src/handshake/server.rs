@@ -328,8 +328,19 @@ impl RequestParser {
             }
             Some(TRANSFER_ENCODING) => BODY,
             Some(CONTENT_LENGTH) if value != b"0" => BODY,
-            Some(UPGRADE) if http::has_token(value, b"websocket") => UPGRADE_WEBSOCKET,
-            Some(CONNECTION) if http::has_token(value, b"upgrade") => CONNECTION_UPGRADE,
+            Some(i @ (UPGRADE | CONNECTION)) => {
+                // One call for both token lists: the token and its flag chosen first.
+                let (token, flag): (&[u8], u16) = if i == UPGRADE {
+                    (b"websocket", UPGRADE_WEBSOCKET)
+                } else {
+                    (b"upgrade", CONNECTION_UPGRADE)
+                };
+                if http::has_token(value, token) {
+                    flag
+                } else {
+                    0
+                }
+            }
             Some(KEY) => {
                 self.key_header(value);
                 0
