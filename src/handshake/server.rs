@@ -278,12 +278,16 @@ impl RequestParser {
             // RFC 7230 3.5: ignore at least one empty line before the request line.
             return Ok(());
         }
-        // Three parts, one space between each: a fourth would be in `version`, which
-        // then matches no version.
-        let mut parts = line.splitn(3, |&b| b == b' ');
-        let (Some(method), Some(target), Some(version)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        // Three parts, one space between each. The version is the line's last nine bytes
+        // (with the space before it), and the method the bytes up to the first space;
+        // the target, between them, then holds no space (as no byte up to it).
+        let Some((rest, [version @ .., minor])) = line.split_last_chunk::<9>() else {
+            return Err(RequestError::Malformed);
+        };
+        if version != b" HTTP/1." {
+            return Err(RequestError::Malformed);
+        }
+        let Some((method, target)) = http::split_at_byte(rest, b' ') else {
             return Err(RequestError::Malformed);
         };
         if !http::is_token(method)
@@ -294,9 +298,9 @@ impl RequestParser {
         }
         // The flags the line sets, gathered for one store.
         let mut seen = REQUEST_LINE;
-        match version.strip_prefix(b"HTTP/1.") {
-            Some(b"1") => seen |= HTTP_11,
-            Some(b"0") => {}
+        match minor {
+            b'1' => seen |= HTTP_11,
+            b'0' => {}
             _ => return Err(RequestError::Malformed),
         }
         if method == b"GET" {
