@@ -303,7 +303,8 @@ impl RequestParser {
             b'0' => {}
             _ => return Err(RequestError::Malformed),
         }
-        if method == b"GET" {
+        // The method is `GET` exactly when the line starts with it and a space.
+        if rest.starts_with(b"GET ") {
             seen |= METHOD_GET;
         }
         self.flags |= seen;
