@@ -144,11 +144,19 @@ impl Handshake {
     /// down its sending side).
     pub fn received_eof(&mut self, buf: &mut [u8]) {
         if self.phase == Step::Read {
-            if self.count == 0 {
-                self.phase = Step::Ended;
-            } else {
-                self.refuse(buf, RequestError::Malformed);
-            }
+            self.received_eof_reading(buf);
+        }
+    }
+
+    /// [`Handshake::received_eof`] for a driver that read because [`Handshake::poll`]
+    /// said [`Step::Read`], so that the request is known to be still read: without the
+    /// check of that.
+    pub(crate) fn received_eof_reading(&mut self, buf: &mut [u8]) {
+        debug_assert!(self.phase == Step::Read, "the request is read");
+        if self.count == 0 {
+            self.phase = Step::Ended;
+        } else {
+            self.refuse(buf, RequestError::Malformed);
         }
     }
 
