@@ -113,18 +113,18 @@ const RULES: [RequestError; 9] = [
 /// The names of the headers the parser acts on or keeps, lowercase and separated by
 /// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
 /// comparisons (and no table of slices in flash).
-const HEADER_NAMES: &[u8] = b"host upgrade connection sec-websocket-key sec-websocket-version \
-    content-length transfer-encoding origin sec-websocket-protocol";
-// Their places in the string.
+const HEADER_NAMES: &[u8] = b"host origin sec-websocket-protocol upgrade connection \
+    sec-websocket-key sec-websocket-version content-length transfer-encoding";
+// Their places in the string: first those [`RequestParser::compact`] keeps (one range).
 const HOST: usize = 0;
-const UPGRADE: usize = 1;
-const CONNECTION: usize = 2;
-const KEY: usize = 3;
-const VERSION: usize = 4;
-const CONTENT_LENGTH: usize = 5;
-const TRANSFER_ENCODING: usize = 6;
-const ORIGIN: usize = 7;
-const PROTOCOL: usize = 8;
+const ORIGIN: usize = 1;
+const PROTOCOL: usize = 2;
+const UPGRADE: usize = 3;
+const CONNECTION: usize = 4;
+const KEY: usize = 5;
+const VERSION: usize = 6;
+const CONTENT_LENGTH: usize = 7;
+const TRANSFER_ENCODING: usize = 8;
 
 /// The place of `name` (compared without case) in [`HEADER_NAMES`].
 fn known_header(name: &[u8]) -> Option<usize> {
