@@ -13,6 +13,10 @@ use crate::{Error, Status};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Step {
+    // Refused first: the variants without data then take the codes after the error's,
+    // in order, and a driver's match on the step is shorter (flash).
+    /// The request was refused with the error's status, and the refusal is written.
+    Refused(RequestError),
     /// Read from the transport into [`Handshake::read_buffer`], then report the count
     /// with [`Handshake::received`] (or the end with [`Handshake::received_eof`]).
     Read,
@@ -22,8 +26,6 @@ pub enum Step {
     /// The request is complete and may be upgraded or answered: see
     /// [`Handshake::request`].
     Request,
-    /// The request was refused with the error's status, and the refusal is written.
-    Refused(RequestError),
     /// The response is written.
     Responded,
     /// The transport ended before a request began.
