@@ -19,12 +19,10 @@ use crate::Status;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum RequestError {
+    // The upgrade's rules in the order they are checked, the sizes last: an order whose
+    // codes made the firmware's matches on an error shorter (flash, measured).
     /// The request is not well-formed HTTP/1.x, or ended before its blank line: 400.
     Malformed,
-    /// The head does not fit the receive buffer: 431.
-    TooLarge,
-    /// More header lines than the parser's limit: 431.
-    TooManyHeaders,
     /// An upgrade request with a method other than `GET`: 405.
     MethodNotAllowed,
     /// An upgrade request over a protocol other than HTTP/1.1: 400.
@@ -34,15 +32,19 @@ pub enum RequestError {
     /// More than one `Host` header, or one whose value is not a host and port: 400
     /// (RFC 7230 section 5.4).
     InvalidHost,
+    /// `Connection` does not list the `upgrade` token: 400.
+    MissingConnectionUpgrade,
     /// An upgrade request with a body (`Content-Length` other than 0, or
     /// `Transfer-Encoding`): 400. Its bytes would otherwise be taken for frames.
     UnexpectedBody,
-    /// `Connection` does not list the `upgrade` token: 400.
-    MissingConnectionUpgrade,
     /// `Sec-WebSocket-Key` is missing, repeated, or not 16 bytes in base64: 400.
     BadKey,
     /// `Sec-WebSocket-Version` is missing or not 13: 426 with `Sec-WebSocket-Version: 13`.
     UnsupportedVersion,
+    /// The head does not fit the receive buffer: 431.
+    TooLarge,
+    /// More header lines than the parser's limit: 431.
+    TooManyHeaders,
 }
 
 impl RequestError {
