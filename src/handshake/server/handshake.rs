@@ -42,7 +42,16 @@ pub enum Step {
 /// against every rule of RFC 6455 section 4.2.1 before it is handed out; any other
 /// request is plain HTTP, for the application to answer (with its web page, say).
 #[derive(Clone, Debug)]
+// C layout, the phase first: a byte a driver tests often, reached with a short offset
+// (in the padding before the parser, so the size is unchanged).
+#[repr(C)]
 pub struct Handshake {
+    /// Where the handshake is, as the step [`Handshake::poll`] reports there (one type,
+    /// so that it has no mapping to do): [`Step::Read`] while the request is read,
+    /// [`Step::Request`] once it is complete, [`Step::Refused`] or [`Step::Responded`]
+    /// once a response is written (reported as [`Step::Write`] until it is all out),
+    /// [`Step::Ended`]. Never [`Step::Write`].
+    phase: Step,
     parser: RequestParser,
     /// Reading a request: its bytes in the buffer. Writing a response: its bytes that
     /// have gone.
@@ -53,12 +62,6 @@ pub struct Handshake {
     head_len: usize,
     /// The response's length, head and body.
     total: usize,
-    /// Where the handshake is, as the step [`Handshake::poll`] reports there (one type,
-    /// so that it has no mapping to do): [`Step::Read`] while the request is read,
-    /// [`Step::Request`] once it is complete, [`Step::Refused`] or [`Step::Responded`]
-    /// once a response is written (reported as [`Step::Write`] until it is all out),
-    /// [`Step::Ended`]. Never [`Step::Write`].
-    phase: Step,
 }
 
 impl Handshake {
