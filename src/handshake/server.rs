@@ -115,12 +115,13 @@ const RULES: [RequestError; 9] = [
 /// The names of the headers the parser acts on or keeps, lowercase and separated by
 /// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
 /// comparisons (and no table of slices in flash).
-const HEADER_NAMES: &[u8] = b"host origin sec-websocket-protocol upgrade connection \
+const HEADER_NAMES: &[u8] = b"origin sec-websocket-protocol host upgrade connection \
     sec-websocket-key sec-websocket-version content-length transfer-encoding";
-// Their places in the string: first those [`RequestParser::compact`] keeps (one range).
-const HOST: usize = 0;
-const ORIGIN: usize = 1;
-const PROTOCOL: usize = 2;
+// Their places in the string: those [`RequestParser::compact`] keeps (one range), then
+// those the parser acts on (one jump table), Host in both.
+const ORIGIN: usize = 0;
+const PROTOCOL: usize = 1;
+const HOST: usize = 2;
 const UPGRADE: usize = 3;
 const CONNECTION: usize = 4;
 const KEY: usize = 5;
