@@ -28,7 +28,10 @@ impl LineScanner {
                 // The line feed is at `end`, inside `buf`: neither sum can wrap.
                 let end = self.scanned.wrapping_add(i);
                 let line = buf.get(self.line_start..end)?;
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let line = match line {
+                    [line @ .., b'\r'] => line,
+                    line => line,
+                };
                 self.scanned = end.wrapping_add(1);
                 self.line_start = self.scanned;
                 Some((line, self.scanned))
