@@ -22,12 +22,15 @@ impl LineScanner {
     ///
     /// `buf` must start with the same bytes as on earlier calls.
     pub(crate) fn next_line<'a>(&mut self, buf: &'a [u8]) -> Option<(&'a [u8], usize)> {
-        let rest = buf.get(self.scanned..)?;
+        let from_start = buf.get(self.line_start..)?;
+        let rest = from_start.get(self.pending()..)?;
         match rest.iter().position(|&b| b == b'\n') {
             Some(i) => {
-                // The line feed is at `end`, inside `buf`: neither sum can wrap.
-                let end = self.scanned.wrapping_add(i);
-                let line = buf.get(self.line_start..end)?;
+                // The line feed is at `len` in `from_start`, at `end` in `buf`: no sum
+                // can wrap.
+                let len = self.pending().wrapping_add(i);
+                let end = self.line_start.wrapping_add(len);
+                let line = from_start.get(..len)?;
                 let line = match line {
                     [line @ .., b'\r'] => line,
                     line => line,
