@@ -78,7 +78,7 @@ impl<'b, T: Read + Write, B: Buffer> Incoming<'b, T, B> {
                 Step::Read => {
                     let buf = self.hs.read_buffer(self.rx.as_mut());
                     match self.io.read(buf).map_err(Error::Io)? {
-                        0 => self.hs.received_eof(self.rx.as_mut()),
+                        0 => self.hs.received_eof_reading(self.rx.as_mut()),
                         n => self.hs.received(n),
                     }
                 }

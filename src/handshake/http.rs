@@ -22,13 +22,19 @@ impl LineScanner {
     ///
     /// `buf` must start with the same bytes as on earlier calls.
     pub(crate) fn next_line<'a>(&mut self, buf: &'a [u8]) -> Option<(&'a [u8], usize)> {
-        let rest = buf.get(self.scanned..)?;
+        let from_start = buf.get(self.line_start..)?;
+        let rest = from_start.get(self.pending()..)?;
         match rest.iter().position(|&b| b == b'\n') {
             Some(i) => {
-                // The line feed is at `end`, inside `buf`: neither sum can wrap.
-                let end = self.scanned.wrapping_add(i);
-                let line = buf.get(self.line_start..end)?;
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                // The line feed is at `len` in `from_start`, at `end` in `buf`: no sum
+                // can wrap.
+                let len = self.pending().wrapping_add(i);
+                let end = self.line_start.wrapping_add(len);
+                let line = from_start.get(..len)?;
+                let line = match line {
+                    [line @ .., b'\r'] => line,
+                    line => line,
+                };
                 self.scanned = end.wrapping_add(1);
                 self.line_start = self.scanned;
                 Some((line, self.scanned))
@@ -62,9 +68,13 @@ impl LineScanner {
 
 /// A `tchar` of RFC 7230: the characters of a token.
 pub(crate) const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-        | b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+    // From `!` to `9`, the punctuation and the digits as bits of one word (one shift and
+    // test, no chain of comparisons).
+    const PUNCT_DIGITS: u32 = 0x01FF_B67D;
+    let i = b.wrapping_sub(b'!');
+    b.is_ascii_alphabetic()
+        || (i < 25 && PUNCT_DIGITS >> i & 1 != 0)
+        || matches!(b, b'^' | b'_' | b'`' | b'|' | b'~')
 }
 
 /// Whether `b` may appear in a header field's value: visible characters, spaces and
@@ -189,6 +199,15 @@ mod tests {
         }
         assert_eq!(got, 4);
         assert_eq!(s.pending(), 4);
+    }
+
+    #[test]
+    fn tchars() {
+        // Every byte, against RFC 7230's list.
+        for b in 0..=255u8 {
+            let listed = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), listed, "{b}");
+        }
     }
 
     #[test]

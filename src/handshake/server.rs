@@ -19,12 +19,10 @@ use crate::Status;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum RequestError {
+    // The upgrade's rules in the order they are checked, the sizes last: an order whose
+    // codes made the firmware's matches on an error shorter (flash, measured).
     /// The request is not well-formed HTTP/1.x, or ended before its blank line: 400.
     Malformed,
-    /// The head does not fit the receive buffer: 431.
-    TooLarge,
-    /// More header lines than the parser's limit: 431.
-    TooManyHeaders,
     /// An upgrade request with a method other than `GET`: 405.
     MethodNotAllowed,
     /// An upgrade request over a protocol other than HTTP/1.1: 400.
@@ -34,15 +32,19 @@ pub enum RequestError {
     /// More than one `Host` header, or one whose value is not a host and port: 400
     /// (RFC 7230 section 5.4).
     InvalidHost,
+    /// `Connection` does not list the `upgrade` token: 400.
+    MissingConnectionUpgrade,
     /// An upgrade request with a body (`Content-Length` other than 0, or
     /// `Transfer-Encoding`): 400. Its bytes would otherwise be taken for frames.
     UnexpectedBody,
-    /// `Connection` does not list the `upgrade` token: 400.
-    MissingConnectionUpgrade,
     /// `Sec-WebSocket-Key` is missing, repeated, or not 16 bytes in base64: 400.
     BadKey,
     /// `Sec-WebSocket-Version` is missing or not 13: 426 with `Sec-WebSocket-Version: 13`.
     UnsupportedVersion,
+    /// The head does not fit the receive buffer: 431.
+    TooLarge,
+    /// More header lines than the parser's limit: 431.
+    TooManyHeaders,
 }
 
 impl RequestError {
@@ -113,18 +115,19 @@ const RULES: [RequestError; 9] = [
 /// The names of the headers the parser acts on or keeps, lowercase and separated by
 /// spaces: one string, looked up by one loop ([`known_header`]), rather than a chain of
 /// comparisons (and no table of slices in flash).
-const HEADER_NAMES: &[u8] = b"host upgrade connection sec-websocket-key sec-websocket-version \
-    content-length transfer-encoding origin sec-websocket-protocol";
-// Their places in the string.
-const HOST: usize = 0;
-const UPGRADE: usize = 1;
-const CONNECTION: usize = 2;
-const KEY: usize = 3;
-const VERSION: usize = 4;
-const CONTENT_LENGTH: usize = 5;
-const TRANSFER_ENCODING: usize = 6;
-const ORIGIN: usize = 7;
-const PROTOCOL: usize = 8;
+const HEADER_NAMES: &[u8] = b"origin sec-websocket-protocol host upgrade connection \
+    sec-websocket-key sec-websocket-version content-length transfer-encoding";
+// Their places in the string: those [`RequestParser::compact`] keeps (one range), then
+// those the parser acts on (one jump table), Host in both.
+const ORIGIN: usize = 0;
+const PROTOCOL: usize = 1;
+const HOST: usize = 2;
+const UPGRADE: usize = 3;
+const CONNECTION: usize = 4;
+const KEY: usize = 5;
+const VERSION: usize = 6;
+const CONTENT_LENGTH: usize = 7;
+const TRANSFER_ENCODING: usize = 8;
 
 /// The place of `name` (compared without case) in [`HEADER_NAMES`].
 fn known_header(name: &[u8]) -> Option<usize> {
@@ -278,12 +281,16 @@ impl RequestParser {
             // RFC 7230 3.5: ignore at least one empty line before the request line.
             return Ok(());
         }
-        // Three parts, one space between each: a fourth would be in `version`, which
-        // then matches no version.
-        let mut parts = line.splitn(3, |&b| b == b' ');
-        let (Some(method), Some(target), Some(version)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        // Three parts, one space between each. The version is the line's last nine bytes
+        // (with the space before it), and the method the bytes up to the first space;
+        // the target, between them, then holds no space (as no byte up to it).
+        let Some((rest, [version @ .., minor])) = line.split_last_chunk::<9>() else {
+            return Err(RequestError::Malformed);
+        };
+        if version != b" HTTP/1." {
+            return Err(RequestError::Malformed);
+        }
+        let Some((method, target)) = http::split_at_byte(rest, b' ') else {
             return Err(RequestError::Malformed);
         };
         if !http::is_token(method)
@@ -294,12 +301,13 @@ impl RequestParser {
         }
         // The flags the line sets, gathered for one store.
         let mut seen = REQUEST_LINE;
-        match version.strip_prefix(b"HTTP/1.") {
-            Some(b"1") => seen |= HTTP_11,
-            Some(b"0") => {}
+        match minor {
+            b'1' => seen |= HTTP_11,
+            b'0' => {}
             _ => return Err(RequestError::Malformed),
         }
-        if method == b"GET" {
+        // The method is `GET` exactly when the line starts with it and a space.
+        if rest.starts_with(b"GET ") {
             seen |= METHOD_GET;
         }
         self.flags |= seen;
@@ -328,8 +336,19 @@ impl RequestParser {
             }
             Some(TRANSFER_ENCODING) => BODY,
             Some(CONTENT_LENGTH) if value != b"0" => BODY,
-            Some(UPGRADE) if http::has_token(value, b"websocket") => UPGRADE_WEBSOCKET,
-            Some(CONNECTION) if http::has_token(value, b"upgrade") => CONNECTION_UPGRADE,
+            Some(i @ (UPGRADE | CONNECTION)) => {
+                // One call for both token lists: the token and its flag chosen first.
+                let (token, flag): (&[u8], u16) = if i == UPGRADE {
+                    (b"websocket", UPGRADE_WEBSOCKET)
+                } else {
+                    (b"upgrade", CONNECTION_UPGRADE)
+                };
+                if http::has_token(value, token) {
+                    flag
+                } else {
+                    0
+                }
+            }
             Some(KEY) => {
                 self.key_header(value);
                 0
@@ -502,25 +521,35 @@ pub(crate) fn write_accept_for(
 
 /// The reason phrase for the statuses this crate writes, and a few common others.
 pub const fn reason_phrase(status: u16) -> &'static str {
+    let line = status_line_end(status);
+    match line.split_at_checked(1) {
+        Some((_, phrase)) => phrase,
+        None => line,
+    }
+}
+
+/// [`reason_phrase`] after the space that separates it from the status code: the end of
+/// the status line, written in one piece (no separate write of the space).
+pub(crate) const fn status_line_end(status: u16) -> &'static str {
     match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        _ => "Status",
+        101 => " Switching Protocols",
+        200 => " OK",
+        204 => " No Content",
+        301 => " Moved Permanently",
+        302 => " Found",
+        304 => " Not Modified",
+        400 => " Bad Request",
+        401 => " Unauthorized",
+        403 => " Forbidden",
+        404 => " Not Found",
+        405 => " Method Not Allowed",
+        408 => " Request Timeout",
+        426 => " Upgrade Required",
+        431 => " Request Header Fields Too Large",
+        500 => " Internal Server Error",
+        501 => " Not Implemented",
+        503 => " Service Unavailable",
+        _ => " Status",
     }
 }
 
@@ -533,16 +562,17 @@ pub fn write_response_head(
     headers: &[(&str, &str)],
     body_len: usize,
 ) -> Result<usize, WriteError> {
-    write_head(buf, status, reason_phrase(status), headers, body_len)
+    write_head(buf, status, status_line_end(status), headers, body_len)
 }
 
-/// [`write_response_head`] with the reason phrase given: a caller whose status is a
-/// constant finds its phrase at compile time, and firmware then holds only the phrases
-/// it uses, not [`reason_phrase`]'s whole table.
+/// [`write_response_head`] with the status line's end given (a space, then the reason
+/// phrase, as [`status_line_end`] has it): a caller whose status is a constant finds its
+/// phrase at compile time, and firmware then holds only the phrases it uses, not
+/// [`reason_phrase`]'s whole table.
 pub(crate) fn write_head(
     buf: &mut [u8],
     status: u16,
-    reason: &str,
+    line_end: &str,
     headers: &[(&str, &str)],
     body_len: usize,
 ) -> Result<usize, WriteError> {
@@ -552,8 +582,7 @@ pub(crate) fn write_head(
     let mut c = Cursor::new(buf);
     c.put(b"HTTP/1.1 ");
     c.put_decimal(usize::from(status));
-    c.put(b" ");
-    c.put(reason.as_bytes());
+    c.put(line_end.as_bytes());
     c.put_next_headers(headers);
     c.put(b"\r\nContent-Length: ");
     c.put_decimal(body_len);
@@ -564,25 +593,26 @@ pub(crate) fn write_head(
 /// Writes the empty-bodied response that refuses a request for `error`'s reason
 /// (with `Sec-WebSocket-Version: 13` on a 426, `Allow: GET` on a 405).
 pub fn write_refusal(buf: &mut [u8], error: RequestError) -> Result<usize, WriteError> {
-    // Each status line's phrase, and the refusal's extra header line riding after it
+    // Each status line's end (the space and the phrase), and the refusal's extra header
+    // line riding after it
     // (no header table to check and format at run time); the tests hold them to
     // `reason_phrase` and the statuses to `RequestError::status`. Status and line are
     // chosen together by conditional moves: a `match` on the error compiled to lookup
     // tables in flash (.rodata +100), and one beside `status()` to two chains of
     // comparisons.
     let mut status = 400;
-    let mut line = "Bad Request";
+    let mut line = " Bad Request";
     if error == RequestError::UnsupportedVersion {
         status = 426;
-        line = "Upgrade Required\r\nSec-WebSocket-Version: 13";
+        line = " Upgrade Required\r\nSec-WebSocket-Version: 13";
     }
     if error == RequestError::MethodNotAllowed {
         status = 405;
-        line = "Method Not Allowed\r\nAllow: GET";
+        line = " Method Not Allowed\r\nAllow: GET";
     }
     if matches!(error, RequestError::TooLarge | RequestError::TooManyHeaders) {
         status = 431;
-        line = "Request Header Fields Too Large";
+        line = " Request Header Fields Too Large";
     }
     write_head(buf, status, line, &[], 0)
 }
@@ -604,14 +634,19 @@ fn is_key(value: &[u8]) -> bool {
 /// Whether `value` is a `Host` header's value: a host name or address, with an
 /// optional port (RFC 7230 section 5.4, RFC 3986 section 3.2.2).
 fn is_host(value: &[u8]) -> bool {
-    let (host, port) = match value.iter().rposition(|&b| b == b':') {
-        Some(i) if value.last() != Some(&b']') => value.split_at_checked(i).unwrap_or_default(),
-        _ => (value, &[][..]),
-    };
-    // The port is the digits after the colon (none at all is allowed).
-    if !port.iter().skip(1).all(u8::is_ascii_digit) {
-        return false;
+    // The port is the digits after the last colon (none at all is allowed): the digits
+    // at the end are passed over, and a colon before them ends the host. Anything else
+    // leaves the whole value as the host, which then fails if it holds a colon outside
+    // brackets (one pass from the end, rather than a search for the colon and a check of
+    // what follows it).
+    let mut rest = value;
+    while let [before @ .., b'0'..=b'9'] = rest {
+        rest = before;
     }
+    let host = match rest {
+        [host @ .., b':'] => host,
+        _ => value,
+    };
     // Character classes as matches, not `contains` on a string: no search loop is linked.
     match host {
         [b'[', inner @ .., b']'] => {
@@ -623,25 +658,13 @@ fn is_host(value: &[u8]) -> bool {
         _ => {
             !host.is_empty()
                 && host.iter().all(|&b| {
-                    b.is_ascii_alphanumeric()
-                        || matches!(
-                            b,
-                            b'-' | b'.'
-                                | b'_'
-                                | b'~'
-                                | b'%'
-                                | b'!'
-                                | b'$'
-                                | b'&'
-                                | b'\''
-                                | b'('
-                                | b')'
-                                | b'*'
-                                | b'+'
-                                | b','
-                                | b';'
-                                | b'='
-                        )
+                    // From `!` to `=`, the sub-delims, `-`, `.`, `%` and the digits as
+                    // bits of one word (one shift and test, no chain of comparisons).
+                    const PUNCT_DIGITS: u32 = 0x15FF_BFF9;
+                    let i = b.wrapping_sub(b'!');
+                    b.is_ascii_alphabetic()
+                        || matches!(b, b'_' | b'~')
+                        || (i < 29 && PUNCT_DIGITS >> i & 1 != 0)
                 })
         }
     }

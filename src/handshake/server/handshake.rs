@@ -2,7 +2,7 @@
 //! refuse it or hand it out, write the application's answer.
 
 use super::{
-    reason_phrase, write_accept_for, write_head, write_refusal, Request, RequestError,
+    status_line_end, write_accept_for, write_head, write_refusal, Request, RequestError,
     RequestParser,
 };
 use crate::bytes::{part, part_mut};
@@ -13,6 +13,10 @@ use crate::{Error, Status};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Step {
+    // Refused first: the variants without data then take the codes after the error's,
+    // in order, and a driver's match on the step is shorter (flash).
+    /// The request was refused with the error's status, and the refusal is written.
+    Refused(RequestError),
     /// Read from the transport into [`Handshake::read_buffer`], then report the count
     /// with [`Handshake::received`] (or the end with [`Handshake::received_eof`]).
     Read,
@@ -22,8 +26,6 @@ pub enum Step {
     /// The request is complete and may be upgraded or answered: see
     /// [`Handshake::request`].
     Request,
-    /// The request was refused with the error's status, and the refusal is written.
-    Refused(RequestError),
     /// The response is written.
     Responded,
     /// The transport ended before a request began.
@@ -40,7 +42,16 @@ pub enum Step {
 /// against every rule of RFC 6455 section 4.2.1 before it is handed out; any other
 /// request is plain HTTP, for the application to answer (with its web page, say).
 #[derive(Clone, Debug)]
+// C layout, the phase first: a byte a driver tests often, reached with a short offset
+// (in the padding before the parser, so the size is unchanged).
+#[repr(C)]
 pub struct Handshake {
+    /// Where the handshake is, as the step [`Handshake::poll`] reports there (one type,
+    /// so that it has no mapping to do): [`Step::Read`] while the request is read,
+    /// [`Step::Request`] once it is complete, [`Step::Refused`] or [`Step::Responded`]
+    /// once a response is written (reported as [`Step::Write`] until it is all out),
+    /// [`Step::Ended`]. Never [`Step::Write`].
+    phase: Step,
     parser: RequestParser,
     /// Reading a request: its bytes in the buffer. Writing a response: its bytes that
     /// have gone.
@@ -51,12 +62,6 @@ pub struct Handshake {
     head_len: usize,
     /// The response's length, head and body.
     total: usize,
-    /// Where the handshake is, as the step [`Handshake::poll`] reports there (one type,
-    /// so that it has no mapping to do): [`Step::Read`] while the request is read,
-    /// [`Step::Request`] once it is complete, [`Step::Refused`] or [`Step::Responded`]
-    /// once a response is written (reported as [`Step::Write`] until it is all out),
-    /// [`Step::Ended`]. Never [`Step::Write`].
-    phase: Step,
 }
 
 impl Handshake {
@@ -144,11 +149,19 @@ impl Handshake {
     /// down its sending side).
     pub fn received_eof(&mut self, buf: &mut [u8]) {
         if self.phase == Step::Read {
-            if self.count == 0 {
-                self.phase = Step::Ended;
-            } else {
-                self.refuse(buf, RequestError::Malformed);
-            }
+            self.received_eof_reading(buf);
+        }
+    }
+
+    /// [`Handshake::received_eof`] for a driver that read because [`Handshake::poll`]
+    /// said [`Step::Read`], so that the request is known to be still read: without the
+    /// check of that.
+    pub(crate) fn received_eof_reading(&mut self, buf: &mut [u8]) {
+        debug_assert!(self.phase == Step::Read, "the request is read");
+        if self.count == 0 {
+            self.phase = Step::Ended;
+        } else {
+            self.refuse(buf, RequestError::Malformed);
         }
     }
 
@@ -219,14 +232,14 @@ impl Handshake {
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
-        self.respond_with(buf, status, reason_phrase(status), headers, body_len)
+        self.respond_with(buf, status, status_line_end(status), headers, body_len)
     }
 
     fn respond_with(
         &mut self,
         buf: &mut [u8],
         status: u16,
-        reason: &str,
+        line_end: &str,
         headers: &[(&str, &str)],
         body_len: usize,
     ) -> Result<(), WriteError> {
@@ -234,7 +247,7 @@ impl Handshake {
             // Already responding, or there is no request to answer: poll tells.
             return Ok(());
         }
-        self.head_len = write_head(buf, status, reason, headers, body_len)?;
+        self.head_len = write_head(buf, status, line_end, headers, body_len)?;
         self.total = self.head_len.saturating_add(body_len);
         self.count = 0;
         self.phase = Step::Responded;

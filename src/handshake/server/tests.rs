@@ -375,3 +375,188 @@ fn key_shape() {
     assert!(!is_key(b"dGhlIHNhbXBsZSBub25jZ==="));
     assert!(!is_key(b""));
 }
+
+#[test]
+fn reason_phrases() {
+    // The phrase is the status line's end without its space, computed at compile time
+    // as well as at run time.
+    const OK: &str = reason_phrase(200);
+    assert_eq!(OK, "OK");
+    for status in [101, 400, 404, 426, 431, 500, 599, 0] {
+        let end = status_line_end(status);
+        assert_eq!(end, format!(" {}", reason_phrase(status)));
+        assert!(!reason_phrase(status).starts_with(' '));
+    }
+    assert_eq!(reason_phrase(999), "Status");
+    let mut buf = [0u8; 128];
+    let n = write_response_head(&mut buf, 404, &[], 3).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n"));
+}
+
+#[test]
+fn host_values() {
+    for good in [
+        &b"example.com"[..],
+        b"example.com:8080",
+        b"example.com:",
+        b"10.0.0.1",
+        b"10.0.0.1:80",
+        b"[::1]",
+        b"[::1]:443",
+        b"[FE80::a.b]",
+        b"a-b_c~d%20!$&'()*+,;=",
+    ] {
+        assert!(is_host(good), "{:?}", core::str::from_utf8(good));
+    }
+    for bad in [
+        &b""[..],
+        b":",
+        b":80",
+        b"a:b",
+        b"a:1:2",
+        b"::",
+        b"[]",
+        b"[]:80",
+        b"[::1]80",
+        b"[::1]:x",
+        b"[g]",
+        b"a b",
+        b"a/b",
+        b"[::1",
+        b"::1]",
+    ] {
+        assert!(!is_host(bad), "{:?}", core::str::from_utf8(bad));
+    }
+}
+
+/// `is_host` as it was written before it passed over the port from the end: the last
+/// colon found first, then the digits after it checked.
+fn is_host_by_search(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(i) if value.last() != Some(&b']') => value.split_at(i),
+        _ => (value, &[][..]),
+    };
+    if !port.iter().skip(1).all(u8::is_ascii_digit) {
+        return false;
+    }
+    match host {
+        [b'[', inner @ .., b']'] => {
+            !inner.is_empty()
+                && inner
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b".:".contains(&b))
+        }
+        _ => {
+            !host.is_empty()
+                && host
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+        }
+    }
+}
+
+#[test]
+fn host_values_as_by_search() {
+    // Every value of up to six characters from an alphabet with each class of byte the
+    // check tells apart.
+    const ALPHABET: &[u8] = b"a1:[]g/";
+    let mut value = vec![];
+    let mut count = 0;
+    for len in 0..=6u32 {
+        for mut n in 0..ALPHABET.len().pow(len) {
+            value.clear();
+            for _ in 0..len {
+                value.push(ALPHABET[n % ALPHABET.len()]);
+                n /= ALPHABET.len();
+            }
+            assert_eq!(
+                is_host(&value),
+                is_host_by_search(&value),
+                "{:?}",
+                core::str::from_utf8(&value)
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 100_000);
+    // Every byte, as a host name, inside brackets, and as a port.
+    for b in 0..=255u8 {
+        for value in [
+            &[b][..],
+            &[b'x', b, b'x'],
+            &[b'[', b, b']'],
+            &[b'x', b':', b],
+        ] {
+            assert_eq!(is_host(value), is_host_by_search(value), "{value:?}");
+        }
+    }
+}
+
+/// The request line's checks as they were written before the version was taken from the
+/// line's end: one split into three parts at spaces. The flags it sets, or its error.
+fn request_line_by_split(line: &[u8]) -> Result<u16, RequestError> {
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(RequestError::Malformed);
+    };
+    if !http::is_token(method)
+        || target.is_empty()
+        || target.iter().any(|&b| b <= b' ' || b == 0x7F)
+    {
+        return Err(RequestError::Malformed);
+    }
+    let mut seen = REQUEST_LINE;
+    match version.strip_prefix(b"HTTP/1.") {
+        Some(b"1") => seen |= HTTP_11,
+        Some(b"0") => {}
+        _ => return Err(RequestError::Malformed),
+    }
+    if method == b"GET" {
+        seen |= METHOD_GET;
+    }
+    Ok(seen)
+}
+
+#[test]
+fn request_lines_as_by_split() {
+    // Every line of up to five pieces, each piece one that the checks tell apart.
+    const PIECES: [&[u8]; 12] = [
+        b"GET",
+        b"",
+        b" ",
+        b"/",
+        b"/a b",
+        b"HTTP/1.1",
+        b"HTTP/1.0",
+        b"HTTP/1.2",
+        b"HTTP/1.",
+        b"\x7f",
+        b"\t",
+        b" HTTP/1.1",
+    ];
+    let mut line = vec![];
+    let mut count = 0;
+    for len in 0..=5u32 {
+        for mut n in 0..PIECES.len().pow(len) {
+            line.clear();
+            for _ in 0..len {
+                line.extend_from_slice(PIECES[n % PIECES.len()]);
+                n /= PIECES.len();
+            }
+            // After two empty lines, so that an empty one is not skipped.
+            let mut parser = RequestParser::new();
+            parser.lines.next_line(b"\r\n\r\n");
+            parser.lines.next_line(b"\r\n\r\n");
+            let got = parser.request_line(&line).map(|()| parser.flags);
+            assert_eq!(
+                got,
+                request_line_by_split(&line),
+                "{:?}",
+                String::from_utf8_lossy(&line)
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 200_000);
+}
