@@ -279,9 +279,7 @@ impl Receiver {
         // Checked after the state is moved on: an error fails the connection, and the
         // receiver is not used again. A text that ends complete leaves the validator as
         // new, ready for the next (and binary messages do not touch it).
-        if kind == MessageKind::Text
-            && (self.utf8.feed(chunk).is_err() || (last && !self.utf8.is_complete()))
-        {
+        if kind == MessageKind::Text && self.utf8.feed_piece(chunk, last).is_err() {
             return Err(ProtocolError::InvalidUtf8);
         }
         // Within the buffer: cannot wrap.
