@@ -9,9 +9,9 @@ use super::{close_code, MessageKind, ProtocolError, Role};
 
 // The data frame being received, in `Receiver::bits`: the payload received so far
 // modulo 4 (where the mask key stands) in the high two bits, where adding to it drops
-// what carries out, and these.
-const MASKED: u8 = 1 << 0;
-const FIN: u8 = 1 << 1;
+// what carries out, and its FIN bit. (Whether it is masked is the role's: a server's
+// input is masked, a client's is not, or the header was refused.)
+const FIN: u8 = 1 << 0;
 /// Where the phase is in `Receiver::bits`.
 const PHASE_SHIFT: u32 = 6;
 
@@ -108,7 +108,7 @@ pub(crate) struct Receiver {
     mask: [u8; 4],
     /// The largest message accepted; `usize::MAX` for no limit.
     max_message: usize,
-    /// That frame's bits: [`MASKED`], [`FIN`] and its phase.
+    /// That frame's bits: [`FIN`] and its phase.
     bits: u8,
     /// [`FIRST`] and [`CLOSED`], and the data message in progress, from its first frame
     /// to its last: [`OPEN`] and [`BINARY`].
@@ -176,7 +176,7 @@ impl Receiver {
             return Ok(need_more(buf.len()));
         }
         if self.remaining > 0 {
-            return self.payload(buf, at);
+            return self.payload(role, buf, at);
         }
         let input = part(buf, at..);
         let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
@@ -222,18 +222,11 @@ impl Receiver {
             // the validator is as new.
             debug_assert!(self.utf8.is_complete(), "validator left mid code point");
         }
-        let mut bits = 0;
-        if header.fin {
-            bits |= FIN;
-        }
-        if header.mask.is_some() {
-            bits |= MASKED;
-        }
         self.remaining = header.len;
         self.mask = header.mask.unwrap_or_default();
-        self.bits = bits;
+        self.bits = if header.fin { FIN } else { 0 };
         // The header is within the input: cannot wrap.
-        self.payload(buf, at.wrapping_add(header_len))
+        self.payload(role, buf, at.wrapping_add(header_len))
     }
 
     /// Hands out the next piece of the current data frame's payload, from `buf[at..]`
@@ -243,7 +236,12 @@ impl Receiver {
     // Called from two places: out of line on microcontrollers, inlined on 64-bit hosts.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-    fn payload(&mut self, buf: &mut [u8], at: usize) -> Result<Received, ProtocolError> {
+    fn payload(
+        &mut self,
+        role: Role,
+        buf: &mut [u8],
+        at: usize,
+    ) -> Result<Received, ProtocolError> {
         // A data message is open: the kind is the open message's.
         let kind = if self.flags & BINARY != 0 {
             MessageKind::Binary
@@ -259,7 +257,10 @@ impl Receiver {
         }
         let chunk = part_mut(input, ..take);
         let phase = self.bits >> PHASE_SHIFT;
-        if self.bits & MASKED != 0 {
+        // A server's input is masked, a client's is not (receive_at refused any other
+        // header). Every call passes the connection's role: firmware that is only a
+        // server or only a client keeps one branch.
+        if role == Role::Server {
             frame::apply_mask(chunk, self.mask, usize::from(phase));
         }
         // take <= remaining: cannot wrap.
