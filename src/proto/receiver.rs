@@ -175,67 +175,71 @@ impl Receiver {
             // Whatever arrives after the peer's close is let go: all of it is used.
             return Ok(need_more(buf.len()));
         }
-        if self.remaining > 0 {
-            return self.payload(role, buf, at);
-        }
-        let input = part(buf, at..);
-        let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
-            return Ok(need_more(at));
-        };
-        match (role, header.mask.is_some()) {
-            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
-            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
-            _ => {}
-        }
-        let open = self.in_message();
-        if header.opcode.is_control() {
-            return self.control(buf, at, header, header_len);
-        }
-        // A continuation continues an open message; a text or binary frame opens one.
-        match (header.opcode, open) {
-            (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Text | OpCode::Binary, true) => {
-                return Err(ProtocolError::ExpectedContinuation)
-            }
-            _ => {}
-        }
-        let allowance = if open {
-            self.allowance
+        // The payload starts at the front of the input, or after a header that arrives
+        // there: one call of payload for both.
+        let start = if self.remaining > 0 {
+            at
         } else {
-            self.max_message
-        };
-        if self.max_message != usize::MAX {
-            match usize::try_from(header.len) {
-                // Checked: cannot wrap.
-                Ok(len) if len <= allowance => self.allowance = allowance.wrapping_sub(len),
-                _ => return Err(ProtocolError::MessageTooBig),
-            }
-        }
-        if !open {
-            let binary = if header.opcode == OpCode::Binary {
-                BINARY
-            } else {
-                0
+            let input = part(buf, at..);
+            let Status::Complete((header, header_len)) = FrameHeader::parse(input)? else {
+                return Ok(need_more(at));
             };
-            self.flags = (self.flags & !BINARY) | OPEN | FIRST | binary;
-            // The last text ended on a code point boundary (or the connection failed):
-            // the validator is as new.
-            debug_assert!(self.utf8.is_complete(), "validator left mid code point");
-        }
-        self.remaining = header.len;
-        self.mask = header.mask.unwrap_or_default();
-        self.bits = if header.fin { FIN } else { 0 };
-        // The header is within the input: cannot wrap.
-        self.payload(role, buf, at.wrapping_add(header_len))
+            match (role, header.mask.is_some()) {
+                (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+                (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+                _ => {}
+            }
+            let open = self.in_message();
+            if header.opcode.is_control() {
+                return self.control(buf, at, header, header_len);
+            }
+            // A continuation continues an open message; a text or binary frame opens one.
+            match (header.opcode, open) {
+                (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
+                (OpCode::Text | OpCode::Binary, true) => {
+                    return Err(ProtocolError::ExpectedContinuation)
+                }
+                _ => {}
+            }
+            let allowance = if open {
+                self.allowance
+            } else {
+                self.max_message
+            };
+            if self.max_message != usize::MAX {
+                match usize::try_from(header.len) {
+                    // Checked: cannot wrap.
+                    Ok(len) if len <= allowance => self.allowance = allowance.wrapping_sub(len),
+                    _ => return Err(ProtocolError::MessageTooBig),
+                }
+            }
+            if !open {
+                let binary = if header.opcode == OpCode::Binary {
+                    BINARY
+                } else {
+                    0
+                };
+                self.flags = (self.flags & !BINARY) | OPEN | FIRST | binary;
+                // The last text ended on a code point boundary (or the connection failed):
+                // the validator is as new.
+                debug_assert!(self.utf8.is_complete(), "validator left mid code point");
+            }
+            self.remaining = header.len;
+            self.mask = header.mask.unwrap_or_default();
+            self.bits = if header.fin { FIN } else { 0 };
+            // The header is within the input: cannot wrap.
+            at.wrapping_add(header_len)
+        };
+        self.payload(role, buf, start)
     }
 
     /// Hands out the next piece of the current data frame's payload, from `buf[at..]`
     /// (right after its header, when it has just arrived, whose bytes are then used
     /// whether or not any payload follows). Called only with payload still due, or right
     /// after the header: so an empty frame is handed out as an empty piece.
-    // Called from two places: out of line on microcontrollers, inlined on 64-bit hosts.
-    #[cfg_attr(target_pointer_width = "64", inline)]
-    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    // Inlined: receive_at has one call, for both (two calls each made a copy, or a call
+    // whose result went through memory).
+    #[inline]
     fn payload(
         &mut self,
         role: Role,
