@@ -139,11 +139,13 @@ impl Utf8Validator {
     /// against the range the code point allows it (RFC 3629 section 4), with no copy
     /// of an unfinished code point to keep. A fraction of the standard library's
     /// validator in flash.
+    ///
     /// `last` as for [`Utf8Validator::feed_piece`] (checked here, in the one copy).
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn feed_narrow(&mut self, data: &[u8], last: bool) -> Result<(), Utf8Error> {
         let [mut low, mut high, ..] = self.partial;
-        let mut due = self.partial_len;
+        // A word-sized count: no narrowing to a byte after each change.
+        let mut due = u32::from(self.partial_len);
         for &b in data {
             if due > 0 {
                 if b < low || b > high {
@@ -183,7 +185,8 @@ impl Utf8Validator {
         let [l, h, ..] = &mut self.partial;
         *l = low;
         *h = high;
-        self.partial_len = due;
+        // At most 3: the cast cannot truncate.
+        self.partial_len = due as u8;
         if last && due > 0 {
             return Err(Utf8Error);
         }
