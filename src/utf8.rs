@@ -148,7 +148,8 @@ impl Utf8Validator {
         let mut due = u32::from(self.partial_len);
         for &b in data {
             if due > 0 {
-                if b < low || b > high {
+                // Below `low` wraps to above the range's width: one comparison.
+                if b.wrapping_sub(low) > high.wrapping_sub(low) {
                     return Err(Utf8Error);
                 }
                 // Above 0: cannot wrap.
