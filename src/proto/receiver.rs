@@ -326,8 +326,13 @@ impl Receiver {
             _ => {
                 let code = close_code(payload)?;
                 self.flags |= CLOSED;
+                // The reason follows a code's two bytes; without a code, there are none.
                 let reason = Span {
-                    start: start.wrapping_add(2).min(end),
+                    start: if code.is_some() {
+                        start.wrapping_add(2)
+                    } else {
+                        end
+                    },
                     end,
                 };
                 RawEvent::Close(code, reason)
