@@ -63,7 +63,9 @@ impl Inbound {
 
     /// `n` bytes were read into [`Inbound::read_buffer`].
     pub(crate) fn received(&mut self, n: usize) {
-        self.end = self.end.saturating_add(n);
+        // At most the free end's length (a transport reads no more than it is given), in
+        // memory with the rest of the buffer: the sum cannot wrap.
+        self.end = self.end.wrapping_add(n);
     }
 
     /// The receiver has used the received bytes up to `next` (from the front of its
