@@ -147,16 +147,10 @@ impl Utf8Validator {
         // A word-sized count: no narrowing to a byte after each change.
         let mut due = u32::from(self.partial_len);
         for &b in data {
-            if due > 0 {
-                // Below `low` wraps to above the range's width: one comparison.
-                if b.wrapping_sub(low) > high.wrapping_sub(low) {
-                    return Err(Utf8Error);
+            if due == 0 {
+                if b < 0x80 {
+                    continue;
                 }
-                // Above 0: cannot wrap.
-                due = due.wrapping_sub(1);
-                low = 0x80;
-                high = 0xBF;
-            } else if b >= 0x80 {
                 // The lead byte: how many continuation bytes follow, and the range of
                 // the first (which rules out overlong forms, surrogates and code points
                 // above U+10FFFF).
@@ -180,6 +174,15 @@ impl Utf8Validator {
                     0xF4 => 0x8F,
                     _ => 0xBF,
                 };
+            } else {
+                // Below `low` wraps to above the range's width: one comparison.
+                if b.wrapping_sub(low) > high.wrapping_sub(low) {
+                    return Err(Utf8Error);
+                }
+                // Above 0: cannot wrap.
+                due = due.wrapping_sub(1);
+                low = 0x80;
+                high = 0xBF;
             }
         }
         // Only the first two bytes of `partial` are used here (the others stay 0).
