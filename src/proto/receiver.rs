@@ -196,12 +196,12 @@ impl Receiver {
                 return self.control(buf, at, header, header_len);
             }
             // A continuation continues an open message; a text or binary frame opens one.
-            match (header.opcode, open) {
-                (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
-                (OpCode::Text | OpCode::Binary, true) => {
-                    return Err(ProtocolError::ExpectedContinuation)
-                }
-                _ => {}
+            let continuation = header.opcode == OpCode::Continuation;
+            if open && !continuation {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            if !open && continuation {
+                return Err(ProtocolError::UnexpectedContinuation);
             }
             let allowance = if open {
                 self.allowance
