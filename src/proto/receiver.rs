@@ -278,11 +278,11 @@ impl Receiver {
         // truncating `take` keeps its low bits.
         self.bits = self.bits.wrapping_add((take as u8) << PHASE_SHIFT);
         if last {
-            self.flags &= !OPEN;
             self.allowance = self.max_message;
         }
         let first = self.flags & FIRST != 0;
-        self.flags &= !FIRST;
+        // The next piece is not the first; after the last, no message is open.
+        self.flags &= !(FIRST | if last { OPEN } else { 0 });
         // Checked after the state is moved on: an error fails the connection, and the
         // receiver is not used again. A text that ends complete leaves the validator as
         // new, ready for the next (and binary messages do not touch it).
