@@ -209,11 +209,12 @@ impl Receiver {
                 self.max_message
             };
             if self.max_message != usize::MAX {
-                match usize::try_from(header.len) {
-                    // Checked: cannot wrap.
-                    Ok(len) if len <= allowance => self.allowance = allowance.wrapping_sub(len),
-                    _ => return Err(ProtocolError::MessageTooBig),
+                if header.len > allowance as u64 {
+                    return Err(ProtocolError::MessageTooBig);
                 }
+                // At most the allowance, a usize: neither the cast truncates nor the
+                // difference wraps.
+                self.allowance = allowance.wrapping_sub(header.len as usize);
             }
             if !open {
                 let binary = if header.opcode == OpCode::Binary {
