@@ -265,7 +265,7 @@ impl Receiver {
         let chunk = part_mut(input, ..take);
         let phase = self.bits >> PHASE_SHIFT;
         // A server's input is masked, a client's is not (receive_at refused any other
-        // header). Every call passes the connection's role: firmware that is only a
+        // header). The role is the connection's constant: firmware that is only a
         // server or only a client keeps one branch.
         if role == Role::Server {
             frame::apply_mask(chunk, self.mask, usize::from(phase));
