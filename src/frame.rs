@@ -130,24 +130,13 @@ impl FrameHeader {
                 return Err(HeaderError::ControlFragmented);
             }
         }
-        let (len, mut pos) = match b1 & 0x7F {
-            126 => match buf.get(2..4) {
-                Some(&[hi, lo]) => (u64::from(u16::from_be_bytes([hi, lo])), 4),
-                _ => return Ok(Status::Partial),
-            },
-            127 => match buf.get(2..10) {
-                Some(bytes) => {
-                    let mut be = [0u8; 8];
-                    be.copy_from_slice(bytes);
-                    let len = u64::from_be_bytes(be);
-                    if len >> 63 != 0 {
-                        return Err(HeaderError::LengthOverflow);
-                    }
-                    (len, 10)
-                }
-                None => return Ok(Status::Partial),
-            },
-            short => (u64::from(short), 2),
+        let length = if cfg!(target_pointer_width = "64") {
+            length_wide(b1, buf)
+        } else {
+            length_narrow(b1, buf)
+        };
+        let Some((len, mut pos)) = length? else {
+            return Ok(Status::Partial);
         };
         let mask = if masked {
             match buf.get(pos..) {
@@ -211,6 +200,57 @@ impl FrameHeader {
         let b0 = (if self.fin { 0x80 } else { 0 }) | self.opcode.bits();
         write_header(dst, b0, self.len, self.mask)
     }
+}
+
+/// The payload length a header's second byte `b1` and the extended length after it (in
+/// `buf`, the whole header) give, and where the header goes on after it; `None` when
+/// `buf` does not hold it yet. For 64-bit targets.
+#[inline(always)]
+fn length_wide(b1: u8, buf: &[u8]) -> Result<Option<(u64, usize)>, HeaderError> {
+    Ok(Some(match b1 & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(&[hi, lo]) => (u64::from(u16::from_be_bytes([hi, lo])), 4),
+            _ => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(bytes) => {
+                let mut be = [0u8; 8];
+                be.copy_from_slice(bytes);
+                let len = u64::from_be_bytes(be);
+                if len >> 63 != 0 {
+                    return Err(HeaderError::LengthOverflow);
+                }
+                (len, 10)
+            }
+            None => return Ok(None),
+        },
+        short => (u64::from(short), 2),
+    }))
+}
+
+/// [`length_wide`] for smaller targets: the length as its high and low 32 bits, each
+/// filled alike by every encoding (one 64-bit value merged from the three made the
+/// compiler split it at odd places and join it again).
+#[inline(always)]
+fn length_narrow(b1: u8, buf: &[u8]) -> Result<Option<(u64, usize)>, HeaderError> {
+    let (high, low, pos) = match b1 & 0x7F {
+        126 => match buf.get(2..4) {
+            Some(&[hi, lo]) => (0, u32::from(u16::from_be_bytes([hi, lo])), 4),
+            _ => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(&[a, b, c, d, e, f, g, h]) => {
+                let high = u32::from_be_bytes([a, b, c, d]);
+                if high >> 31 != 0 {
+                    return Err(HeaderError::LengthOverflow);
+                }
+                (high, u32::from_be_bytes([e, f, g, h]), 10)
+            }
+            _ => return Ok(None),
+        },
+        short => (0, u32::from(short), 2),
+    };
+    Ok(Some(((u64::from(high) << 32) | u64::from(low), pos)))
 }
 
 /// [`FrameHeader::write_into`] from the header's parts: `b0` its first byte (FIN and

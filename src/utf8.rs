@@ -89,10 +89,21 @@ impl Utf8Validator {
     /// ends inside a code point is fine, and the code point is finished by the next piece.
     #[inline]
     pub fn feed(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+        self.feed_piece(data, false)
+    }
+
+    /// [`Utf8Validator::feed`], and when `last`, also an error if the text does not end
+    /// on a code point boundary there (the validator is then as new when it passes).
+    #[inline]
+    pub(crate) fn feed_piece(&mut self, data: &[u8], last: bool) -> Result<(), Utf8Error> {
         if cfg!(target_pointer_width = "64") {
-            self.feed_wide(data)
+            self.feed_wide(data)?;
+            if last && !self.is_complete() {
+                return Err(Utf8Error);
+            }
+            Ok(())
         } else {
-            self.feed_narrow(data)
+            self.feed_narrow(data, last)
         }
     }
 
@@ -128,20 +139,18 @@ impl Utf8Validator {
     /// against the range the code point allows it (RFC 3629 section 4), with no copy
     /// of an unfinished code point to keep. A fraction of the standard library's
     /// validator in flash.
+    ///
+    /// `last` as for [`Utf8Validator::feed_piece`] (checked here, in the one copy).
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-    fn feed_narrow(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+    fn feed_narrow(&mut self, data: &[u8], last: bool) -> Result<(), Utf8Error> {
         let [mut low, mut high, ..] = self.partial;
-        let mut due = self.partial_len;
+        // A word-sized count: no narrowing to a byte after each change.
+        let mut due = u32::from(self.partial_len);
         for &b in data {
-            if due > 0 {
-                if b < low || b > high {
-                    return Err(Utf8Error);
+            if due == 0 {
+                if b < 0x80 {
+                    continue;
                 }
-                // Above 0: cannot wrap.
-                due = due.wrapping_sub(1);
-                low = 0x80;
-                high = 0xBF;
-            } else if b >= 0x80 {
                 // The lead byte: how many continuation bytes follow, and the range of
                 // the first (which rules out overlong forms, surrogates and code points
                 // above U+10FFFF).
@@ -165,13 +174,26 @@ impl Utf8Validator {
                     0xF4 => 0x8F,
                     _ => 0xBF,
                 };
+            } else {
+                // Below `low` wraps to above the range's width: one comparison.
+                if b.wrapping_sub(low) > high.wrapping_sub(low) {
+                    return Err(Utf8Error);
+                }
+                // Above 0: cannot wrap.
+                due = due.wrapping_sub(1);
+                low = 0x80;
+                high = 0xBF;
             }
         }
         // Only the first two bytes of `partial` are used here (the others stay 0).
         let [l, h, ..] = &mut self.partial;
         *l = low;
         *h = high;
-        self.partial_len = due;
+        // At most 3: the cast cannot truncate.
+        self.partial_len = due as u8;
+        if last && due > 0 {
+            return Err(Utf8Error);
+        }
         Ok(())
     }
 
@@ -327,7 +349,7 @@ mod tests {
     fn narrow(data: &[u8], step: usize) -> Result<(), Utf8Error> {
         let mut v = Utf8Validator::new();
         for piece in data.chunks(step) {
-            v.feed_narrow(piece)?;
+            v.feed_narrow(piece, false)?;
         }
         v.finish()
     }
@@ -343,7 +365,9 @@ mod tests {
             for split in 0..=sample.len() {
                 let (a, b) = sample.split_at(split);
                 let mut v = Utf8Validator::new();
-                let ok = v.feed_narrow(a).is_ok() && v.feed_narrow(b).is_ok() && v.finish().is_ok();
+                let ok = v.feed_narrow(a, false).is_ok()
+                    && v.feed_narrow(b, false).is_ok()
+                    && v.finish().is_ok();
                 assert_eq!(ok, expected, "{sample:x?} split at {split}");
             }
         }
@@ -362,8 +386,29 @@ mod tests {
         }
         // An error is found at the first byte that rules the text out.
         let mut v = Utf8Validator::new();
-        v.feed_narrow(b"ok\xf4").unwrap();
-        assert_eq!(v.feed_narrow(b"\x90"), Err(Utf8Error));
+        v.feed_narrow(b"ok\xf4", false).unwrap();
+        assert_eq!(v.feed_narrow(b"\x90", false), Err(Utf8Error));
+    }
+
+    #[test]
+    fn last_piece_must_end_a_code_point() {
+        // feed_piece with `last` (both paths): an unfinished code point at the end is an
+        // error, a complete text leaves the validator as new.
+        for sample in SAMPLES {
+            let expected = core::str::from_utf8(sample).is_ok();
+            for split in 0..=sample.len() {
+                let (a, b) = sample.split_at(split);
+                let mut v = Utf8Validator::new();
+                let ok = v.feed_piece(a, false).is_ok() && v.feed_piece(b, true).is_ok();
+                assert_eq!(ok, expected, "{sample:x?} split at {split}");
+                if ok {
+                    assert!(v.is_complete());
+                }
+                let mut v = Utf8Validator::new();
+                let ok = v.feed_narrow(a, false).is_ok() && v.feed_narrow(b, true).is_ok();
+                assert_eq!(ok, expected, "narrow: {sample:x?} split at {split}");
+            }
+        }
     }
 
     #[test]

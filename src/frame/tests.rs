@@ -164,6 +164,34 @@ fn non_minimal_lengths_are_read() {
 }
 
 #[test]
+fn narrow_length_matches_wide() {
+    // The 32-bit targets' length reading (two halves) against the 64-bit one, for every
+    // second byte, on buffers cut at every length, with extended lengths at their edges.
+    let extended: [[u8; 8]; 6] = [
+        [0; 8],
+        [0, 0, 0, 0, 0, 0, 0xFF, 0xFF],
+        [0, 0, 0, 1, 0, 0, 0, 0],
+        [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        [0x80, 0, 0, 0, 0, 0, 0, 0],
+        [0xFF, 0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE],
+    ];
+    for b1 in 0..=255u8 {
+        for ext in &extended {
+            let mut buf = vec![0x82, b1];
+            buf.extend_from_slice(ext);
+            for cut in 0..=buf.len() {
+                let part = &buf[..cut];
+                assert_eq!(
+                    length_narrow(b1, part),
+                    length_wide(b1, part),
+                    "{b1:#x} {part:x?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn header_errors() {
     for rsv in [0x40u8, 0x20, 0x10, 0x70] {
         assert_eq!(

@@ -63,7 +63,24 @@ impl Inbound {
 
     /// `n` bytes were read into [`Inbound::read_buffer`].
     pub(crate) fn received(&mut self, n: usize) {
-        self.end = self.end.saturating_add(n);
+        // At most the free end's length (a transport reads no more than it is given), in
+        // memory with the rest of the buffer: the sum cannot wrap.
+        self.end = self.end.wrapping_add(n);
+    }
+
+    /// The receiver has used the received bytes up to `next` (from the front of its
+    /// input, at most all of them).
+    // Out of line on microcontrollers: one copy for every kind of event.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn used_to(&mut self, next: usize) {
+        (self.start, self.end) = if next < self.end {
+            (next, self.end)
+        } else {
+            // Empty: new bytes go to the front (the event's bytes stay where they are
+            // until the next read).
+            (0, 0)
+        };
     }
 
     /// See [`super::Connection::poll_message`].
@@ -182,14 +199,7 @@ impl Inbound {
                 return Err(Error::Protocol(e));
             }
         };
-        // The receiver uses bytes from the front of its input, at most all of them.
-        (self.start, self.end) = if received.next < self.end {
-            (received.next, self.end)
-        } else {
-            // Empty: new bytes go to the front (the event's bytes stay where they are
-            // until the next read).
-            (0, 0)
-        };
+        self.used_to(received.next);
         let Status::Complete(event) = received.event else {
             if self.start == 0 && self.end >= rx.len() {
                 // A full buffer that makes no event: cannot happen with MIN_BUFFER bytes
