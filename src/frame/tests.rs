@@ -2,6 +2,7 @@
 
 use super::*;
 use std::prelude::rust_2021::*;
+use std::vec;
 
 fn header(fin: bool, opcode: OpCode, mask: Option<[u8; 4]>, len: u64) -> FrameHeader {
     FrameHeader {
