@@ -134,6 +134,14 @@ fn known_header(name: &[u8]) -> Option<usize> {
     http::position(HEADER_NAMES, b' ', name)
 }
 
+/// Whether a request line's `method` is a token and its `target` is not empty and holds
+/// no space, control character or DEL.
+// Always inlined: left to the compiler, request_line grew by 8 / 12 bytes of flash.
+#[inline(always)]
+fn is_method_and_target(method: &[u8], target: &[u8]) -> bool {
+    http::is_token(method) && !target.is_empty() && !target.iter().any(|&b| b <= b' ' || b == 0x7F)
+}
+
 /// The default limit on header lines in a request.
 pub const DEFAULT_MAX_HEADERS: u16 = 64;
 
@@ -293,10 +301,7 @@ impl RequestParser {
         let Some((method, target)) = http::split_at_byte(rest, b' ') else {
             return Err(RequestError::Malformed);
         };
-        if !http::is_token(method)
-            || target.is_empty()
-            || target.iter().any(|&b| b <= b' ' || b == 0x7F)
-        {
+        if !is_method_and_target(method, target) {
             return Err(RequestError::Malformed);
         }
         // The flags the line sets, gathered for one store.
